@@ -1,0 +1,2 @@
+// Package internal holds helpers that library users do not need.
+package internal

@@ -1,0 +1,85 @@
+package onnximport
+
+import (
+	"fmt"
+)
+
+// Input is a graph input that is not an initializer: data the caller feeds.
+type Input struct {
+	Name     string
+	ElemType int32   // ONNX element type (Float, Double, Int64, ...)
+	Dims     []int64 // -1 for a dynamic dimension
+}
+
+// Inputs returns the graph inputs that the caller must feed, in order.
+// (Older exports also list initializers as inputs; those are left out.)
+func (m *Model) Inputs() []Input {
+	inits := map[string]bool{}
+	for _, t := range m.Graph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var ins []Input
+	for _, v := range m.Graph().GetInput() {
+		if inits[v.GetName()] {
+			continue
+		}
+		et, dims, _ := ValueDims(v)
+		ins = append(ins, Input{Name: v.GetName(), ElemType: et, Dims: dims})
+	}
+	return ins
+}
+
+// ResolveShape fills the dynamic dimensions of an input. spec, when not
+// empty, is either the whole shape (same rank as the input) or the shape
+// without the batch dimension (rank one less, for example C×H×W); batch
+// fills a dynamic batch dimension (0 means 1). Static dimensions of the
+// model must agree with spec.
+func (in Input) ResolveShape(spec []int64, batch int64) ([]int64, error) {
+	if batch <= 0 {
+		batch = 1
+	}
+	dims := append([]int64{}, in.Dims...)
+	switch {
+	case len(spec) == 0:
+	case len(spec) == len(dims):
+		for i, d := range spec {
+			if dims[i] > 0 && dims[i] != d {
+				return nil, fmt.Errorf("input %q has static size %d at axis %d, but the shape given is %v", in.Name, dims[i], i, spec)
+			}
+			dims[i] = d
+		}
+	case len(spec) == len(dims)-1:
+		for i, d := range spec {
+			if dims[i+1] > 0 && dims[i+1] != d {
+				return nil, fmt.Errorf("input %q has static size %d at axis %d, but the shape given is %v", in.Name, dims[i+1], i+1, spec)
+			}
+			dims[i+1] = d
+		}
+	default:
+		return nil, fmt.Errorf("input %q has rank %d (dims %v), the shape given (%v) has rank %d; give the full shape or the shape without the batch dimension", in.Name, len(dims), fmtDims(in.Dims), spec, len(spec))
+	}
+	if len(dims) > 0 && dims[0] < 0 {
+		dims[0] = batch
+	}
+	for i, d := range dims {
+		if d < 0 {
+			return nil, fmt.Errorf("input %q has a dynamic size at axis %d (dims %v); give it with --input-shape", in.Name, i, fmtDims(in.Dims))
+		}
+	}
+	return dims, nil
+}
+
+func fmtDims(dims []int64) string {
+	s := "["
+	for i, d := range dims {
+		if i > 0 {
+			s += " "
+		}
+		if d < 0 {
+			s += "?"
+		} else {
+			s += fmt.Sprint(d)
+		}
+	}
+	return s + "]"
+}

@@ -1,0 +1,162 @@
+package runtime_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+func TestVersionIsPinned(t *testing.T) {
+	testort.Init(t)
+	if got := runtime.Version(); got != runtime.WantVersion {
+		t.Fatalf("want ONNX Runtime %s, got %s", runtime.WantVersion, got)
+	}
+	if ps := runtime.Providers(); len(ps) == 0 || ps[0] != runtime.CPU {
+		t.Fatalf("want cpu first among providers, got %v", ps)
+	}
+}
+
+func TestInitTwiceAndConcurrentSessions(t *testing.T) {
+	testort.Init(t)
+	if err := runtime.Init(""); err != nil {
+		t.Fatalf("second Init: %v", err)
+	}
+	if err := runtime.Init("/elsewhere/libonnxruntime.so"); err == nil {
+		t.Fatal("Init with another path after loading: want an error")
+	}
+	data, err := zoo.TinyCNN(3, 5).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.NewSession(data, runtime.SessionOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	x := zoo.RandomNormal([]int64{2, 3, 8, 8}, 7)
+	want, err := s.Run(map[string]*runtime.Tensor{"input": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := want["logits"].Shape; len(got) != 2 || got[0] != 2 || got[1] != 5 {
+		t.Fatalf("want logits of shape [2 5], got %v", got)
+	}
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			out, err := s.Run(map[string]*runtime.Tensor{"input": x})
+			if err == nil {
+				for j, v := range out["logits"].F32 {
+					if v != want["logits"].F32[j] {
+						err = errors.New("concurrent run gave a different result")
+						break
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestFloat64AndInt64RoundTrip(t *testing.T) {
+	testort.Init(t)
+	for _, c := range []struct {
+		elem int32
+		in   *runtime.Tensor
+	}{
+		{11, runtime.NewFloat64([]int64{4}, []float64{1, 2.5, math.Pi, -4})},
+		{7, runtime.NewInt64([]int64{3}, []int64{1, -2, 1 << 40})},
+		{1, runtime.NewFloat32([]int64{1}, []float32{3.5})},
+	} {
+		data := identityModel(t, c.elem)
+		s, err := runtime.NewSession(data, runtime.SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(map[string]*runtime.Tensor{"x": c.in})
+		s.Destroy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := out["y"]
+		if y.DType() != c.in.DType() {
+			t.Fatalf("elem %d: want dtype %v, got %v", c.elem, c.in.DType(), y.DType())
+		}
+		got, want := y.Float64s(), c.in.Float64s()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("elem %d: entry %d: want %v, got %v", c.elem, i, want[i], got[i])
+			}
+		}
+	}
+}
+
+func TestBadInputsGiveClearErrors(t *testing.T) {
+	testort.Init(t)
+	data, _ := zoo.TinyCNN(1, 10).Marshal()
+	s, err := runtime.NewSession(data, runtime.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	for i, c := range []struct {
+		feeds map[string]*runtime.Tensor
+		want  string
+	}{
+		{map[string]*runtime.Tensor{}, `missing input "input"`},
+		{map[string]*runtime.Tensor{"input": runtime.NewFloat32([]int64{1, 3, 4, 4}, make([]float32, 5))}, "has 5 elements but shape"},
+		{map[string]*runtime.Tensor{"input": runtime.NewFloat32([]int64{1, 4, 4, 4}, make([]float32, 64))}, "runtime:"},
+		{map[string]*runtime.Tensor{"input": zoo.RandomNormal([]int64{1, 3, 4, 4}, 1), "extra": zoo.RandomNormal([]int64{1}, 1)}, `unknown input "extra"`},
+	} {
+		_, err := s.Run(c.feeds)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("case %d: want an error containing %q, got %v", i, c.want, err)
+		}
+	}
+	if _, err := runtime.NewSession([]byte("not a model"), runtime.SessionOptions{}); err == nil {
+		t.Error("NewSession on garbage: want an error")
+	}
+}
+
+func TestCUDAIsNeverASilentFallback(t *testing.T) {
+	testort.Init(t)
+	data, _ := zoo.TinyCNN(1, 10).Marshal()
+	s, err := runtime.NewSession(data, runtime.SessionOptions{Provider: runtime.CUDA})
+	hasCUDA := false
+	for _, p := range runtime.Providers() {
+		hasCUDA = hasCUDA || p == runtime.CUDA
+	}
+	if hasCUDA {
+		if err != nil {
+			t.Fatalf("cuda listed as available but session failed: %v", err)
+		}
+		s.Destroy()
+		return
+	}
+	if !errors.Is(err, runtime.ErrProviderUnavailable) || !strings.Contains(err.Error(), "--ep cpu") {
+		t.Fatalf("want ErrProviderUnavailable with a hint, got %v", err)
+	}
+}
+
+func TestLibraryErrorListsCandidates(t *testing.T) {
+	err := &runtime.LibraryError{Tried: runtime.Candidates("/no/such/lib.so")}
+	msg := err.Error()
+	for _, want := range []string{"/no/such/lib.so", "--ort-lib flag", "system loader path", "make setup"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("library error lacks %q:\n%s", want, msg)
+		}
+	}
+	if !errors.Is(err, runtime.ErrLibraryNotFound) {
+		t.Error("LibraryError does not unwrap to ErrLibraryNotFound")
+	}
+}

@@ -1,0 +1,299 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Provider names an ONNX Runtime execution provider.
+type Provider string
+
+// The execution providers zerocost can ask for.
+const (
+	CPU  Provider = "cpu"
+	CUDA Provider = "cuda"
+)
+
+// ParseProvider turns a flag value into a Provider.
+func ParseProvider(s string) (Provider, error) {
+	switch p := Provider(strings.ToLower(s)); p {
+	case CPU, CUDA:
+		return p, nil
+	case "":
+		return CPU, nil
+	}
+	return "", fmt.Errorf("runtime: unknown execution provider %q (use cpu or cuda)", s)
+}
+
+// ErrProviderUnavailable is returned when the loaded library lacks the
+// requested execution provider. zerocost never falls back silently.
+var ErrProviderUnavailable = errors.New("runtime: execution provider not available")
+
+// SessionOptions configure a session. The zero value runs on the CPU with
+// ONNX Runtime's default thread count and discovers input and output names
+// from the model.
+type SessionOptions struct {
+	Provider Provider // cpu (default) or cuda
+	Threads  int      // intra-op threads; 0 means ONNX Runtime's default
+	DeviceID int      // CUDA device
+	// Inputs and Outputs name the graph inputs to feed and the outputs to
+	// return, in order. Nil means all of the model's inputs and outputs.
+	Inputs, Outputs []string
+}
+
+// Session is an ONNX Runtime inference session. It is safe for concurrent
+// use by several goroutines. Release it with Destroy.
+type Session struct {
+	s       *ort.DynamicAdvancedSession
+	inputs  []string
+	outputs []string
+}
+
+// NewSession opens a session on the ONNX model in model.
+func NewSession(model []byte, opts SessionOptions) (*Session, error) {
+	if Version() == "" {
+		return nil, errors.New("runtime: ONNX Runtime is not loaded; call runtime.Init first")
+	}
+	inputs, outputs := opts.Inputs, opts.Outputs
+	if inputs == nil || outputs == nil {
+		ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: reading the model's inputs and outputs: %w", err)
+		}
+		if inputs == nil {
+			for _, in := range ins {
+				inputs = append(inputs, in.Name)
+			}
+		}
+		if outputs == nil {
+			for _, out := range outs {
+				outputs = append(outputs, out.Name)
+			}
+		}
+	}
+	so, err := newSessionOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, so)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: creating the session: %w", err)
+	}
+	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
+}
+
+func newSessionOptions(opts SessionOptions) (*ort.SessionOptions, error) {
+	provider := opts.Provider
+	if provider == "" {
+		provider = CPU
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("runtime: session options: %w", err)
+	}
+	if opts.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: setting %d intra-op threads: %w", opts.Threads, err)
+		}
+		if err := so.SetInterOpNumThreads(1); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: setting inter-op threads: %w", err)
+		}
+	}
+	switch provider {
+	case CPU:
+	case CUDA:
+		if err := appendCUDA(so, opts.DeviceID); err != nil {
+			so.Destroy()
+			return nil, err
+		}
+	default:
+		so.Destroy()
+		return nil, fmt.Errorf("runtime: unknown execution provider %q (use cpu or cuda)", provider)
+	}
+	return so, nil
+}
+
+func appendCUDA(so *ort.SessionOptions, device int) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return cudaError(err)
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": fmt.Sprint(device)}); err != nil {
+		return cudaError(err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return cudaError(err)
+	}
+	return nil
+}
+
+func cudaError(err error) error {
+	return fmt.Errorf("%w: cuda is not usable with %s (%v); use --ep cpu, or point --ort-lib at a CUDA build of ONNX Runtime %s (onnxruntime-gpu) with its CUDA and cuDNN libraries on the loader path",
+		ErrProviderUnavailable, LoadedLibrary(), err, WantVersion)
+}
+
+// Providers returns the execution providers the loaded library can use here.
+// cpu is always present; cuda is present when a CUDA session can be opened.
+func Providers() []Provider {
+	if Version() == "" {
+		return nil
+	}
+	ps := []Provider{CPU}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return ps
+	}
+	defer so.Destroy()
+	if appendCUDA(so, 0) == nil {
+		ps = append(ps, CUDA)
+	}
+	return ps
+}
+
+// Inputs returns the names of the inputs Run expects.
+func (s *Session) Inputs() []string { return s.inputs }
+
+// Outputs returns the names of the outputs Run returns.
+func (s *Session) Outputs() []string { return s.outputs }
+
+// Destroy releases the session. It is safe to call more than once.
+func (s *Session) Destroy() {
+	if s != nil && s.s != nil {
+		s.s.Destroy()
+		s.s = nil
+	}
+}
+
+// Run feeds inputs (every input of the session, by name) and returns every
+// output by name, copied into Go memory.
+func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	if s.s == nil {
+		return nil, errors.New("runtime: session used after Destroy")
+	}
+	ins := make([]ort.Value, len(s.inputs))
+	defer destroyAll(ins)
+	for i, name := range s.inputs {
+		t, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: missing input %q (the model needs %s)", name, strings.Join(s.inputs, ", "))
+		}
+		v, err := toValue(name, t)
+		if err != nil {
+			return nil, err
+		}
+		ins[i] = v
+	}
+	for name := range inputs {
+		if !contains(s.inputs, name) {
+			return nil, fmt.Errorf("runtime: unknown input %q (the model needs %s)", name, strings.Join(s.inputs, ", "))
+		}
+	}
+	outs := make([]ort.Value, len(s.outputs))
+	defer destroyAll(outs)
+	if err := s.s.Run(ins, outs); err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "not supported to create a Go value") || strings.Contains(msg, "zero dimensions") {
+			msg += " (outputs must have rank >= 1: reshape 0-d outputs to [1])"
+		}
+		return nil, fmt.Errorf("runtime: %s", msg)
+	}
+	result := make(map[string]*Tensor, len(outs))
+	for i, v := range outs {
+		t, err := fromValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: output %q: %w", s.outputs[i], err)
+		}
+		result[s.outputs[i]] = t
+	}
+	return result, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func destroyAll(vs []ort.Value) {
+	for _, v := range vs {
+		if v != nil {
+			v.Destroy()
+		}
+	}
+}
+
+func toValue(name string, t *Tensor) (ort.Value, error) {
+	if err := t.check(name); err != nil {
+		return nil, err
+	}
+	shape := ort.NewShape(t.Shape...)
+	var v ort.Value
+	var err error
+	switch t.DType() {
+	case Float32:
+		v, err = ort.NewTensor(shape, t.F32)
+	case Float64:
+		v, err = ort.NewTensor(shape, t.F64)
+	case Int64:
+		v, err = ort.NewTensor(shape, t.I64)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime: input %q: %w", name, err)
+	}
+	return v, nil
+}
+
+func fromValue(v ort.Value) (*Tensor, error) {
+	shape := []int64(v.GetShape())
+	if shape == nil {
+		shape = []int64{}
+	}
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		return &Tensor{Shape: shape, F32: nonNil(t.GetData())}, nil
+	case *ort.Tensor[float64]:
+		return &Tensor{Shape: shape, F64: nonNil(t.GetData())}, nil
+	case *ort.Tensor[int64]:
+		return &Tensor{Shape: shape, I64: nonNil(t.GetData())}, nil
+	case *ort.Tensor[int32]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[uint8]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[bool]:
+		data := t.GetData()
+		out := make([]int64, len(data))
+		for i, b := range data {
+			if b {
+				out[i] = 1
+			}
+		}
+		return &Tensor{Shape: shape, I64: out}, nil
+	}
+	return nil, fmt.Errorf("unsupported output type %T (zerocost reads float32, float64 and integer tensors)", v)
+}
+
+// nonNil keeps an empty tensor's slice non-nil so that DType still works.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func widen[T int32 | uint8](s []T) []int64 {
+	out := make([]int64, len(s))
+	for i, v := range s {
+		out[i] = int64(v)
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"fmt"
+)
+
+// DType is the element type of a Tensor.
+type DType int
+
+// The element types that cross the boundary. Int32, bool and uint8 outputs are
+// widened to Int64 on the way out.
+const (
+	Float32 DType = iota + 1
+	Float64
+	Int64
+)
+
+func (d DType) String() string {
+	switch d {
+	case Float32:
+		return "float32"
+	case Float64:
+		return "float64"
+	case Int64:
+		return "int64"
+	}
+	return fmt.Sprintf("DType(%d)", int(d))
+}
+
+// Tensor is a dense row-major tensor held in Go memory. Exactly one of F32,
+// F64 and I64 is set. A Tensor given to Session.Run is wrapped, not copied:
+// keep it unchanged until Run returns.
+type Tensor struct {
+	Shape []int64
+	F32   []float32
+	F64   []float64
+	I64   []int64
+}
+
+// NewFloat32 returns a float32 tensor over data (not copied).
+func NewFloat32(shape []int64, data []float32) *Tensor {
+	return &Tensor{Shape: shape, F32: data}
+}
+
+// NewFloat64 returns a float64 tensor over data (not copied).
+func NewFloat64(shape []int64, data []float64) *Tensor {
+	return &Tensor{Shape: shape, F64: data}
+}
+
+// NewInt64 returns an int64 tensor over data (not copied).
+func NewInt64(shape []int64, data []int64) *Tensor {
+	return &Tensor{Shape: shape, I64: data}
+}
+
+// DType returns the element type of t.
+func (t *Tensor) DType() DType {
+	switch {
+	case t.F32 != nil:
+		return Float32
+	case t.F64 != nil:
+		return Float64
+	case t.I64 != nil:
+		return Int64
+	}
+	return 0
+}
+
+// Len returns the number of elements the shape describes.
+func (t *Tensor) Len() int {
+	return NumElements(t.Shape)
+}
+
+// NumElements returns the product of the dimensions of shape (1 for a scalar).
+func NumElements(shape []int64) int {
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	return n
+}
+
+// Float64s returns the elements of a float tensor as float64 (a copy for
+// float32 tensors, the tensor's own slice for float64 ones).
+func (t *Tensor) Float64s() []float64 {
+	switch {
+	case t.F64 != nil:
+		return t.F64
+	case t.F32 != nil:
+		out := make([]float64, len(t.F32))
+		for i, v := range t.F32 {
+			out[i] = float64(v)
+		}
+		return out
+	case t.I64 != nil:
+		out := make([]float64, len(t.I64))
+		for i, v := range t.I64 {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	return nil
+}
+
+func (t *Tensor) check(name string) error {
+	if t == nil {
+		return fmt.Errorf("runtime: input %q is nil", name)
+	}
+	n := 0
+	switch {
+	case t.F32 != nil:
+		n = len(t.F32)
+	case t.F64 != nil:
+		n = len(t.F64)
+	case t.I64 != nil:
+		n = len(t.I64)
+	default:
+		return fmt.Errorf("runtime: input %q has no data (set F32, F64 or I64)", name)
+	}
+	for i, d := range t.Shape {
+		if d < 0 {
+			return fmt.Errorf("runtime: input %q has negative dimension %d at axis %d", name, d, i)
+		}
+	}
+	if n != t.Len() {
+		return fmt.Errorf("runtime: input %q has %d elements but shape %v needs %d", name, n, t.Shape, t.Len())
+	}
+	return nil
+}
