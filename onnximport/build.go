@@ -128,3 +128,6 @@ func AttrStringOr(n *onnx.NodeProto, name string, def string) string {
 	}
 	return def
 }
+
+// HasAttr reports whether n has an attribute called name.
+func HasAttr(n *onnx.NodeProto, name string) bool { return Attribute(n, name) != nil }

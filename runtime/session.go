@@ -269,6 +269,16 @@ func fromValue(v ort.Value) (*Tensor, error) {
 		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
 	case *ort.Tensor[uint8]:
 		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[int8]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[int16]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[uint16]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[uint32]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+	case *ort.Tensor[uint64]:
+		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
 	case *ort.Tensor[bool]:
 		data := t.GetData()
 		out := make([]int64, len(data))
@@ -290,7 +300,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func widen[T int32 | uint8](s []T) []int64 {
+func widen[T int32 | uint8 | int8 | int16 | uint16 | uint32 | uint64](s []T) []int64 {
 	out := make([]int64, len(s))
 	for i, v := range s {
 		out[i] = int64(v)

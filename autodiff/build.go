@@ -1,0 +1,299 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	ox "github.com/zerocost/zerocost/onnximport"
+)
+
+// Result is a gradient graph and the names of what it computes.
+type Result struct {
+	// Model computes the forward outputs, Loss, the gradients and the extra
+	// outputs. Feed it the forward inputs, Labels (with HeadCrossEntropy) or
+	// the seed (with HeadSeed); initializers in Params may be fed to
+	// override their values.
+	Model *ox.Model
+	// Forward is the normalised forward model (what the gradients are of).
+	Forward *ox.Model
+	// Shapes of the normalised forward model's tensors.
+	Shapes Shapes
+	// Loss is the loss output ("" with HeadSeed).
+	Loss string
+	// Labels is the int64 [N] label input ("" unless HeadCrossEntropy).
+	Labels string
+	// Seed is the input taking the output gradient ("" unless HeadSeed).
+	Seed string
+	// Grads maps each requested tensor to the output holding its gradient.
+	Grads map[string]string
+	// Params lists the initializers that are also graph inputs.
+	Params []string
+	// Head is the output the head applies to.
+	Head string
+}
+
+// Build differentiates m as req asks. shapes finds the shapes of the
+// normalised model's tensors (see package engine for the usual one). A model
+// with ops that have no gradient rule on the path from req.WRT to the head
+// gives an *UnsupportedError listing all of them; Normalize still gives its
+// forward model.
+func Build(m *ox.Model, req Request, shapes ShapeFunc) (*Result, error) {
+	fwd, err := Normalize(m, req.BN)
+	if err != nil {
+		return nil, err
+	}
+	info, err := shapes(fwd)
+	if err != nil {
+		return nil, err
+	}
+	return BuildNormalized(fwd, req, info)
+}
+
+// BuildNormalized differentiates a model already normalised with Normalize,
+// given the shapes of its tensors.
+func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
+	out := fwd.Clone()
+	g := out.Graph()
+	shapes := Shapes{}
+	for k, v := range info {
+		shapes[k] = v
+	}
+	e := newEmitter(g, out.Opset(), shapes)
+	res := &Result{Model: out, Forward: fwd, Shapes: info, Grads: map[string]string{}}
+
+	head := req.Output
+	if head == "" {
+		if len(g.GetOutput()) == 0 {
+			return nil, fmt.Errorf("autodiff: %s has no outputs", fwd.Name())
+		}
+		head = g.GetOutput()[0].GetName()
+	}
+	res.Head = head
+	headInfo, ok := shapes[head]
+	if !ok {
+		return nil, fmt.Errorf("autodiff: %s: head output %q is not a tensor of the model", fwd.Name(), head)
+	}
+	if !headInfo.IsFloat() {
+		return nil, fmt.Errorf("autodiff: %s: head output %q is not a float tensor", fwd.Name(), head)
+	}
+	inits := map[string]*onnx.TensorProto{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	for _, w := range req.WRT {
+		wi, ok := shapes[w]
+		if !ok {
+			return nil, fmt.Errorf("autodiff: %s: cannot differentiate with respect to %q: no such tensor", fwd.Name(), w)
+		}
+		if !wi.IsFloat() {
+			return nil, fmt.Errorf("autodiff: %s: cannot differentiate with respect to %q: it is not a float tensor", fwd.Name(), w)
+		}
+	}
+
+	active, relevant := flow(g, req.WRT, head)
+	if err := checkRules(fwd.Name(), g, active, relevant); err != nil {
+		return nil, err
+	}
+
+	// The head: the loss and the gradient of the head output.
+	grads := map[string][]string{}
+	seed, err := emitHead(e, req, head, headInfo, res)
+	if err != nil {
+		return nil, err
+	}
+	grads[head] = []string{seed}
+
+	// Reverse walk over the forward nodes.
+	gradOf := func(t string) string {
+		cs := grads[t]
+		if len(cs) == 0 {
+			return ""
+		}
+		s := e.sum(sanitize(t)+"_grad", cs)
+		grads[t] = []string{s}
+		return s
+	}
+	nodes := g.GetNode()[:len(fwd.Graph().GetNode())]
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		r, has := rules[n.GetOpType()]
+		if !has {
+			continue
+		}
+		c := &gctx{emitter: e, n: n, need: make([]bool, len(n.Input)), gradIn: make([]string, len(n.Input))}
+		needAny := false
+		for j, in := range n.Input {
+			if in != "" && active[in] && relevant[in] && r.differentiable(j) {
+				c.need[j] = true
+				needAny = true
+			}
+		}
+		if !needAny {
+			continue
+		}
+		flows := false
+		for _, o := range n.Output {
+			gr := ""
+			if o != "" {
+				gr = gradOf(o)
+			}
+			c.gradOut = append(c.gradOut, gr)
+			flows = flows || gr != ""
+		}
+		if !flows {
+			continue
+		}
+		if err := r.grad(c); err != nil {
+			return nil, err
+		}
+		for j, gi := range c.gradIn {
+			if c.need[j] && gi != "" {
+				grads[n.Input[j]] = append(grads[n.Input[j]], gi)
+			}
+		}
+	}
+
+	// Outputs: the forward outputs, the loss, the gradients, the extras.
+	for _, w := range req.WRT {
+		gw := gradOf(w)
+		if gw == "" {
+			gw = e.zerosLike(sanitize(w)+"_zero_grad", w)
+		}
+		name := GradName(w)
+		g.Node = append(g.Node, ox.Node("Identity", e.fresh(name), []string{gw}, []string{name}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: name})
+		res.Grads[w] = name
+		if t, isInit := inits[w]; isInit {
+			res.Params = append(res.Params, w)
+			g.Input = append(g.Input, ox.ValueInfo(w, t.GetDataType(), t.GetDims()))
+		}
+	}
+	have := map[string]bool{}
+	for _, o := range g.GetOutput() {
+		have[o.GetName()] = true
+	}
+	for _, x := range req.ExtraOutputs {
+		if _, ok := shapes[x]; !ok {
+			return nil, fmt.Errorf("autodiff: %s: extra output %q is not a tensor of the model", fwd.Name(), x)
+		}
+		if !have[x] {
+			g.Output = append(g.Output, &onnx.ValueInfoProto{Name: x})
+			have[x] = true
+		}
+	}
+	return res, nil
+}
+
+// flow returns the tensors that depend on a requested tensor through
+// differentiable edges (active) and the tensors the head depends on (relevant).
+func flow(g *onnx.GraphProto, wrt []string, head string) (active, relevant map[string]bool) {
+	active = map[string]bool{}
+	for _, w := range wrt {
+		active[w] = true
+	}
+	for _, n := range g.GetNode() {
+		if noGradient[n.GetOpType()] {
+			continue
+		}
+		r, has := rules[n.GetOpType()]
+		on := false
+		for j, in := range n.GetInput() {
+			if in != "" && active[in] && (!has || r.differentiable(j)) {
+				on = true
+			}
+		}
+		if on {
+			for _, o := range n.GetOutput() {
+				active[o] = true
+			}
+		}
+	}
+	relevant = map[string]bool{head: true}
+	nodes := g.GetNode()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		hit := false
+		for _, o := range n.GetOutput() {
+			hit = hit || relevant[o]
+		}
+		if !hit || noGradient[n.GetOpType()] {
+			continue
+		}
+		for _, in := range n.GetInput() {
+			if in != "" {
+				relevant[in] = true
+			}
+		}
+	}
+	return active, relevant
+}
+
+// checkRules collects every op on the gradient path that has no rule.
+func checkRules(model string, g *onnx.GraphProto, active, relevant map[string]bool) error {
+	missing := map[string][]string{}
+	for _, n := range g.GetNode() {
+		if _, has := rules[n.GetOpType()]; has || noGradient[n.GetOpType()] {
+			continue
+		}
+		onPath := false
+		for _, o := range n.GetOutput() {
+			onPath = onPath || (active[o] && relevant[o])
+		}
+		if onPath {
+			op := n.GetOpType()
+			if d := n.GetDomain(); d != "" && d != "ai.onnx" {
+				op = d + "." + op
+			}
+			missing[op] = append(missing[op], n.GetName())
+		}
+	}
+	if len(missing) > 0 {
+		return &UnsupportedError{Model: model, Ops: missing}
+	}
+	return nil
+}
+
+// emitHead adds the loss and returns the gradient of the head output.
+func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result) (string, error) {
+	g := e.g
+	elem := info.Elem
+	switch req.Head {
+	case HeadCrossEntropy:
+		if len(info.Dims) != 2 {
+			return "", fmt.Errorf("autodiff: the cross-entropy head needs a 2-D logits output (N×classes); output %q has shape %v: use the sum head", head, info.Dims)
+		}
+		k := info.Dims[1]
+		if k < 1 {
+			return "", fmt.Errorf("autodiff: output %q has a class axis that depends on the batch size", head)
+		}
+		g.Input = append(g.Input, ox.ValueInfo(LabelsInput, ox.Int64, []int64{-1}, "N"))
+		res.Labels = LabelsInput
+		// loss = −mean_n log_softmax(logits)[n, label_n]; dlogits = (softmax − onehot)/N
+		lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", 1))
+		onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", -1))
+		n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Gather", []string{e.shapeOf("zerocost_ce/shape", head), e.intsShaped([]int64{}, 0)})}, ox.AttrInt("to", int64(elem)))
+		picked := e.reduce("zerocost_ce/picked", "ReduceSum", e.node("zerocost_ce/lsm_onehot", "Mul", []string{lsm, onehot}), nil, false)
+		loss := e.node("zerocost_ce/loss", "Neg", []string{e.node("zerocost_ce/mean", "Div", []string{picked, n})})
+		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput), []string{loss, e.ints(1)}, []string{LossOutput}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: LossOutput})
+		res.Loss = LossOutput
+		p := e.node("zerocost_ce/softmax", "Exp", []string{lsm})
+		return e.node("zerocost_ce/dlogits", "Div", []string{e.node("zerocost_ce/p_minus_onehot", "Sub", []string{p, onehot}), n}), nil
+	case HeadSum:
+		total := e.reduce("zerocost_sum/total", "ReduceSum", head, nil, false)
+		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput), []string{total, e.ints(1)}, []string{LossOutput}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: LossOutput})
+		res.Loss = LossOutput
+		one := ox.Float32Tensor("", []int64{1}, []float32{1})
+		if elem == ox.Double {
+			one = ox.Float64Tensor("", []int64{1}, []float64{1})
+		}
+		return e.node("zerocost_sum/seed", "ConstantOfShape", []string{e.shapeOf("zerocost_sum/shape", head)}, ox.AttrTensor("value", one)), nil
+	case HeadSeed:
+		name := SeedName(head)
+		g.Input = append(g.Input, ox.ValueInfo(name, elem, info.Dims, "N"))
+		res.Seed = name
+		return name, nil
+	}
+	return "", fmt.Errorf("autodiff: unknown head %v", req.Head)
+}

@@ -1,0 +1,105 @@
+package autodiff
+
+// rule is the gradient of one op type. inputs lists the inputs that can
+// carry a gradient (nil: all of them); the others are stop-gradient edges
+// (shapes, indices, axes, bounds, running statistics).
+type rule struct {
+	grad   func(c *gctx) error
+	inputs []int
+}
+
+// rules is the registry: one gradient rule per op type.
+var rules = map[string]rule{
+	// Arithmetic, with broadcasting reduced back to each input's shape.
+	"Add": {addGrad, nil},
+	"Sub": {subGrad, nil},
+	"Mul": {mulGrad, nil},
+	"Div": {divGrad, nil},
+	"Sum": {sumGrad, nil},
+	"Neg": {negGrad, nil},
+	"Pow": {powGrad, nil},
+	"Max": {maxMinGrad, nil},
+	"Min": {maxMinGrad, nil},
+
+	// Elementwise functions.
+	"Sqrt":        {sqrtGrad, nil},
+	"Exp":         {expGrad, nil},
+	"Log":         {logGrad, nil},
+	"Reciprocal":  {reciprocalGrad, nil},
+	"Abs":         {absGrad, nil},
+	"Erf":         {erfGrad, nil},
+	"Relu":        {reluGrad, nil},
+	"LeakyRelu":   {leakyReluGrad, nil},
+	"Clip":        {clipGrad, []int{0}},
+	"Sigmoid":     {sigmoidGrad, nil},
+	"HardSigmoid": {hardSigmoidGrad, nil},
+	"HardSwish":   {hardSwishGrad, nil},
+	"Tanh":        {tanhGrad, nil},
+	"Softmax":     {softmaxGrad, nil},
+	"LogSoftmax":  {logSoftmaxGrad, nil},
+	"Identity":    {identityGrad, nil},
+	"Dropout":     {dropoutGrad, []int{0}},
+	"Cast":        {castGrad, nil}, // float to float only: integer results carry no gradient
+	"Where":       {whereGrad, []int{1, 2}},
+
+	// Linear layers.
+	"MatMul": {matMulGrad, nil},
+	"Gemm":   {gemmGrad, nil},
+	"Conv":   {convGrad, nil},
+
+	// Pooling.
+	"MaxPool":           {maxPoolGrad, []int{0}},
+	"AveragePool":       {averagePoolGrad, nil},
+	"GlobalAveragePool": {globalAveragePoolGrad, nil},
+	"GlobalMaxPool":     {globalMaxPoolGrad, nil},
+
+	// Shape manipulation; shape, index and axes inputs stop the gradient.
+	"Flatten":    {reshapeGrad, []int{0}},
+	"Reshape":    {reshapeGrad, []int{0}},
+	"Squeeze":    {reshapeGrad, []int{0}},
+	"Unsqueeze":  {reshapeGrad, []int{0}},
+	"Transpose":  {transposeGrad, nil},
+	"Concat":     {concatGrad, nil},
+	"Split":      {splitGrad, []int{0}},
+	"Slice":      {sliceGrad, []int{0}},
+	"Gather":     {gatherGrad, []int{0}},
+	"Expand":     {expandGrad, []int{0}},
+	"Tile":       {tileGrad, []int{0}},
+	"Pad":        {padGrad, []int{0}},
+	"ReduceSum":  {reduceSumGrad, []int{0}},
+	"ReduceMean": {reduceMeanGrad, []int{0}},
+}
+
+// noGradient lists ops whose outputs carry no gradient (integer, boolean or
+// shape results, and piecewise-constant functions whose derivative is zero
+// almost everywhere).
+var noGradient = map[string]bool{
+	"Shape": true, "Size": true, "Range": true, "ConstantOfShape": true, "Constant": true,
+	"Equal": true, "Greater": true, "Less": true, "GreaterOrEqual": true, "LessOrEqual": true,
+	"Not": true, "And": true, "Or": true, "Xor": true, "IsNaN": true, "IsInf": true,
+	"ArgMax": true, "ArgMin": true, "NonZero": true, "OneHot": true, "EyeLike": true,
+	"Floor": true, "Ceil": true, "Round": true, "Sign": true,
+	"RandomNormal": true, "RandomUniform": true, "RandomNormalLike": true, "RandomUniformLike": true,
+}
+
+// differentiable reports whether input i of a node of this op type can carry a gradient.
+func (r rule) differentiable(i int) bool {
+	if r.inputs == nil {
+		return true
+	}
+	for _, j := range r.inputs {
+		if j == i {
+			return true
+		}
+	}
+	return false
+}
+
+// SupportedOps returns the op types that have gradient rules.
+func SupportedOps() []string {
+	ops := make([]string, 0, len(rules))
+	for op := range rules {
+		ops = append(ops, op)
+	}
+	return ops
+}

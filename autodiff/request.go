@@ -1,0 +1,153 @@
+package autodiff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	ox "github.com/zerocost/zerocost/onnximport"
+)
+
+// BNMode says how BatchNormalization nodes are treated.
+type BNMode int
+
+const (
+	// BNTrain normalises with the statistics of the current batch, as the
+	// NAS literature scores networks (the default).
+	BNTrain BNMode = iota
+	// BNEval normalises with the running statistics stored in the model.
+	BNEval
+	// BNRemove replaces every BatchNormalization by the identity.
+	BNRemove
+)
+
+func (m BNMode) String() string {
+	switch m {
+	case BNTrain:
+		return "train"
+	case BNEval:
+		return "eval"
+	case BNRemove:
+		return "remove"
+	}
+	return fmt.Sprintf("BNMode(%d)", int(m))
+}
+
+// ParseBNMode turns "train", "eval" or "remove" into a BNMode.
+func ParseBNMode(s string) (BNMode, error) {
+	switch strings.ToLower(s) {
+	case "train", "":
+		return BNTrain, nil
+	case "eval":
+		return BNEval, nil
+	case "remove", "none":
+		return BNRemove, nil
+	}
+	return 0, fmt.Errorf("autodiff: unknown BatchNormalization mode %q (use train, eval or remove)", s)
+}
+
+// HeadKind says which scalar (or seed) the gradients are taken of.
+type HeadKind int
+
+const (
+	// HeadCrossEntropy is the cross-entropy of the logits output (N×K)
+	// against an int64 label input, averaged over the batch.
+	HeadCrossEntropy HeadKind = iota
+	// HeadSum is the sum of every element of the head output.
+	HeadSum
+	// HeadSeed takes the output gradient from an input fed by the caller.
+	HeadSeed
+)
+
+func (h HeadKind) String() string {
+	switch h {
+	case HeadCrossEntropy:
+		return "ce"
+	case HeadSum:
+		return "sum"
+	case HeadSeed:
+		return "seed"
+	}
+	return fmt.Sprintf("HeadKind(%d)", int(h))
+}
+
+// Names of the tensors Build adds.
+const (
+	LabelsInput = "zerocost_labels" // int64 [N] labels, with HeadCrossEntropy
+	LossOutput  = "zerocost_loss"   // float [1]: the loss (HeadCrossEntropy) or the sum (HeadSum)
+	gradPrefix  = "zerocost_grad/"
+	seedSuffix  = "/zerocost_seed"
+)
+
+// GradName returns the name of the output that holds the gradient with
+// respect to tensor.
+func GradName(tensor string) string { return gradPrefix + tensor }
+
+// SeedName returns the name of the input that takes the output gradient of
+// output with HeadSeed.
+func SeedName(output string) string { return output + seedSuffix }
+
+// Request says what Build differentiates.
+type Request struct {
+	// WRT names the tensors to differentiate with respect to: float
+	// initializers (they also become graph inputs, so that their values can
+	// be changed per run), graph inputs, or intermediate tensors.
+	WRT []string
+	// Head is the quantity differentiated; Output names the graph output it
+	// applies to ("" means the first graph output).
+	Head   HeadKind
+	Output string
+	// ExtraOutputs are intermediate tensors to return as well.
+	ExtraOutputs []string
+	// BN is the BatchNormalization mode.
+	BN BNMode
+}
+
+// TensorInfo is the element type and shape of a tensor found at a concrete
+// input shape. A dimension that follows the batch size is -1.
+type TensorInfo struct {
+	Elem int32 // ox.Float, ox.Double or ox.Int64 (integers and bools)
+	Dims []int64
+}
+
+// IsFloat reports whether the tensor holds floating-point values.
+func (t TensorInfo) IsFloat() bool { return t.Elem == ox.Float || t.Elem == ox.Double }
+
+// Shapes maps every tensor of a normalised model to its TensorInfo.
+type Shapes map[string]TensorInfo
+
+// ShapeFunc finds the Shapes of every tensor of a normalised model
+// (initializers, inputs and node outputs).
+type ShapeFunc func(m *ox.Model) (Shapes, error)
+
+// UnsupportedError lists every op type on the path from the requested tensors
+// to the head that has no gradient rule, with the nodes of each.
+type UnsupportedError struct {
+	Model string
+	Ops   map[string][]string // op type -> node names
+}
+
+func (e *UnsupportedError) Error() string {
+	ops := e.OpTypes()
+	var parts []string
+	for _, op := range ops {
+		nodes := e.Ops[op]
+		shown := nodes
+		if len(shown) > 3 {
+			shown = append(append([]string{}, nodes[:3]...), fmt.Sprintf("and %d more", len(nodes)-3))
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", op, strings.Join(shown, ", ")))
+	}
+	return fmt.Sprintf("autodiff: %s: no gradient rule for %d op type(s): %s; the forward pass still runs, and gradients are available for models without these ops",
+		e.Model, len(ops), strings.Join(parts, "; "))
+}
+
+// OpTypes returns the unsupported op types, sorted.
+func (e *UnsupportedError) OpTypes() []string {
+	ops := make([]string, 0, len(e.Ops))
+	for op := range e.Ops {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/autodiff"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// Options configure a gradient session.
+type Options struct {
+	Request autodiff.Request
+	// InputShape gives dynamic dimensions of the data inputs: the whole shape
+	// or the shape without the batch dimension (nil when all are static).
+	InputShape []int64
+	// FeedParams makes the initializers in Result.Params inputs that every
+	// Run must feed (to change weights without rebuilding the session).
+	FeedParams bool
+	Session    runtime.SessionOptions
+}
+
+// Gradient is a gradient graph with its ONNX Runtime session.
+type Gradient struct {
+	*autodiff.Result
+	// Inputs are the data inputs of the model (not labels, seed or params).
+	Inputs  []ox.Input
+	Classes int64 // number of classes of the cross-entropy head (0 otherwise)
+	session *runtime.Session
+	feeds   []string
+}
+
+// NewGradient builds the gradient graph of m and opens a session on it.
+func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
+	res, err := autodiff.Build(m, opts.Request, ShapeFinder(opts.InputShape, opts.Session))
+	if err != nil {
+		return nil, err
+	}
+	return newGradient(res, opts, nil)
+}
+
+// newGradient opens a session on res; outputs nil means every output.
+func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradient, error) {
+	g := &Gradient{Result: res, Inputs: res.Forward.Inputs()}
+	for _, in := range g.Inputs {
+		g.feeds = append(g.feeds, in.Name)
+	}
+	if res.Labels != "" {
+		g.feeds = append(g.feeds, res.Labels)
+		g.Classes = res.Shapes[res.Head].Dims[1]
+	}
+	if res.Seed != "" {
+		g.feeds = append(g.feeds, res.Seed)
+	}
+	if opts.FeedParams {
+		g.feeds = append(g.feeds, res.Params...)
+	}
+	model := res.Model
+	if outputs != nil {
+		model = model.Clone()
+		model.Graph().Output = nil
+		for _, o := range outputs {
+			model.Graph().Output = append(model.Graph().Output, &onnx.ValueInfoProto{Name: o})
+		}
+	}
+	data, err := model.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	so := opts.Session
+	so.Inputs = g.feeds
+	so.Outputs = nil
+	if outputs != nil {
+		so.Outputs = outputs
+	} else {
+		for _, o := range model.Graph().GetOutput() {
+			so.Outputs = append(so.Outputs, o.GetName())
+		}
+	}
+	s, err := runtime.NewSession(data, so)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: opening the gradient graph: %w", res.Forward.Name(), err)
+	}
+	g.session = s
+	return g, nil
+}
+
+// Feeds returns the names Run expects.
+func (g *Gradient) Feeds() []string { return g.feeds }
+
+// Run feeds the inputs and returns every output by name.
+func (g *Gradient) Run(feeds map[string]*runtime.Tensor) (map[string]*runtime.Tensor, error) {
+	if g.Labels != "" {
+		if err := checkLabels(feeds[g.Labels], g.Classes); err != nil {
+			return nil, fmt.Errorf("engine: %s: %w", g.Forward.Name(), err)
+		}
+	}
+	out, err := g.session.Run(feeds)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", g.Forward.Name(), err)
+	}
+	return out, nil
+}
+
+// Destroy releases the session.
+func (g *Gradient) Destroy() {
+	if g != nil {
+		g.session.Destroy()
+	}
+}
+
+func checkLabels(t *runtime.Tensor, classes int64) error {
+	if t == nil {
+		return fmt.Errorf("labels missing: feed %s (int64, one per sample)", autodiff.LabelsInput)
+	}
+	if t.I64 == nil {
+		return fmt.Errorf("labels must be int64")
+	}
+	for i, l := range t.I64 {
+		if l < 0 || l >= classes {
+			return fmt.Errorf("label %d of sample %d is outside 0..%d (the model has %d classes)", l, i, classes-1, classes)
+		}
+	}
+	return nil
+}
+
+// ParamValues returns the current value of every initializer in names, as
+// float32 or float64 tensors, for feeding with FeedParams.
+func ParamValues(m *ox.Model, names []string) (map[string]*runtime.Tensor, error) {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]*runtime.Tensor{}
+	for _, t := range m.Graph().GetInitializer() {
+		if !want[t.GetName()] {
+			continue
+		}
+		switch t.GetDataType() {
+		case ox.Double:
+			v, err := ox.TensorFloat64s(t)
+			if err != nil {
+				return nil, err
+			}
+			out[t.GetName()] = runtime.NewFloat64(t.GetDims(), v)
+		default:
+			v, err := ox.TensorFloat32s(t)
+			if err != nil {
+				return nil, err
+			}
+			out[t.GetName()] = runtime.NewFloat32(append([]int64{}, t.GetDims()...), append([]float32{}, v...))
+		}
+	}
+	for _, n := range names {
+		if out[n] == nil {
+			return nil, fmt.Errorf("engine: %s is not a float initializer of %s", n, m.Name())
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/autodiff"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// ShapeFinder returns an autodiff.ShapeFunc that runs the model at two batch
+// sizes (2 and 3) and records the element type and shape of every tensor;
+// dimensions that differ between the runs follow the batch and become -1.
+// inputShape is the shape of the data inputs without (or with) the batch
+// dimension, as for onnximport.Input.ResolveShape.
+func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	return func(m *ox.Model) (autodiff.Shapes, error) {
+		probe, probes := shapeProbe(m)
+		data, err := probe.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		opts := opts
+		opts.Inputs, opts.Outputs = nil, nil
+		s, err := runtime.NewSession(data, opts)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s: finding tensor shapes: %w", m.Name(), err)
+		}
+		defer s.Destroy()
+		var runs []map[string]*runtime.Tensor
+		dynamicBatch := false
+		for _, batch := range []int64{2, 3} {
+			feeds := map[string]*runtime.Tensor{}
+			for i, in := range m.Inputs() {
+				if len(in.Dims) > 0 && in.Dims[0] < 0 {
+					dynamicBatch = true
+				}
+				dims, err := in.ResolveShape(inputShape, batch)
+				if err != nil {
+					return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
+				}
+				feeds[in.Name] = sampleInput(in, dims, uint64(i))
+			}
+			out, err := s.Run(feeds)
+			if err != nil {
+				return nil, fmt.Errorf("engine: %s: running the model to find tensor shapes: %w", m.Name(), err)
+			}
+			runs = append(runs, out)
+			if !dynamicBatch {
+				break
+			}
+		}
+		shapes := autodiff.Shapes{}
+		for _, t := range m.Graph().GetInitializer() {
+			elem := ox.Int64
+			if ox.IsFloat(t.GetDataType()) {
+				elem = t.GetDataType()
+			}
+			shapes[t.GetName()] = autodiff.TensorInfo{Elem: elem, Dims: append([]int64{}, t.GetDims()...)}
+		}
+		for tensor, p := range probes {
+			first := runs[0][p.shape].I64
+			dims := append([]int64{}, first...)
+			if len(runs) > 1 {
+				second := runs[1][p.shape].I64
+				for i := range dims {
+					if i < len(second) && second[i] != dims[i] {
+						dims[i] = -1
+					}
+				}
+			}
+			elem := ox.Int64
+			switch runs[0][p.sample].DType() {
+			case runtime.Float32:
+				elem = ox.Float
+			case runtime.Float64:
+				elem = ox.Double
+			}
+			shapes[tensor] = autodiff.TensorInfo{Elem: elem, Dims: dims}
+		}
+		return shapes, nil
+	}
+}
+
+// probeNames are the outputs that report one tensor's shape and element type.
+type probeNames struct{ shape, sample string }
+
+// shapeProbe returns a copy of m whose outputs are, for every tensor, its
+// shape and its first element (rank-1 outputs, as onnxruntime_go cannot
+// return 0-d tensors).
+func shapeProbe(m *ox.Model) (*ox.Model, map[string]probeNames) {
+	p := m.Clone()
+	g := p.Graph()
+	g.Output = nil
+	probes := map[string]probeNames{}
+	var tensors []string
+	for _, in := range m.Inputs() {
+		tensors = append(tensors, in.Name)
+	}
+	for _, n := range m.Graph().GetNode() {
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				tensors = append(tensors, o)
+			}
+		}
+	}
+	flat := "zerocost_probe/minus_one"
+	zero, one := "zerocost_probe/zero", "zerocost_probe/one"
+	g.Initializer = append(g.Initializer,
+		ox.Int64Tensor(flat, []int64{1}, []int64{-1}),
+		ox.Int64Tensor(zero, []int64{1}, []int64{0}),
+		ox.Int64Tensor(one, []int64{1}, []int64{1}))
+	for i, t := range tensors {
+		if _, done := probes[t]; done {
+			continue
+		}
+		pn := probeNames{shape: fmt.Sprintf("zerocost_probe/%d/shape", i), sample: fmt.Sprintf("zerocost_probe/%d/sample", i)}
+		flatName := fmt.Sprintf("zerocost_probe/%d/flat", i)
+		g.Node = append(g.Node,
+			ox.Node("Shape", pn.shape, []string{t}, []string{pn.shape}),
+			ox.Node("Reshape", flatName, []string{t, flat}, []string{flatName}),
+			ox.Node("Slice", pn.sample, []string{flatName, zero, one}, []string{pn.sample}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: pn.shape}, &onnx.ValueInfoProto{Name: pn.sample})
+		probes[t] = pn
+	}
+	return p, probes
+}
+
+// sampleInput returns data for an input while finding shapes.
+func sampleInput(in ox.Input, dims []int64, seed uint64) *runtime.Tensor {
+	switch in.ElemType {
+	case ox.Double:
+		return runtime.NewFloat64(dims, zoo.RandomNormal(dims, seed).Float64s())
+	case ox.Int64:
+		return runtime.NewInt64(dims, make([]int64, runtime.NumElements(dims)))
+	}
+	return zoo.RandomNormal(dims, seed)
+}
