@@ -247,11 +247,17 @@ func (e *emitter) constValue(name string) (float64, bool) {
 	return 0, false
 }
 
-// initElem returns the element type of an initializer (float when it is not one).
+// initElem returns the element type of an initializer or graph input
+// (float when it is neither).
 func (e *emitter) initElem(name string) int32 {
 	for _, t := range e.g.GetInitializer() {
 		if t.GetName() == name {
 			return t.GetDataType()
+		}
+	}
+	for _, v := range e.g.GetInput() {
+		if elem, _, ok := ox.ValueDims(v); ok && v.GetName() == name && elem != 0 {
+			return elem
 		}
 	}
 	return ox.Float

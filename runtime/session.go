@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"reflect"
 	"fmt"
 	"strings"
 
@@ -42,6 +43,10 @@ type SessionOptions struct {
 	// Inputs and Outputs name the graph inputs to feed and the outputs to
 	// return, in order. Nil means all of the model's inputs and outputs.
 	Inputs, Outputs []string
+	// Optimization is ONNX Runtime's graph optimisation level: "" or "all"
+	// (the default), "extended", "basic" or "none". Fusions of the higher
+	// levels emit contrib ops that have float32 kernels only.
+	Optimization string
 }
 
 // Session is an ONNX Runtime inference session. It is safe for concurrent
@@ -105,6 +110,13 @@ func newSessionOptions(opts SessionOptions) (*ort.SessionOptions, error) {
 			return nil, fmt.Errorf("runtime: setting inter-op threads: %w", err)
 		}
 	}
+	if level, ok := optimizationLevels[opts.Optimization]; !ok {
+		so.Destroy()
+		return nil, fmt.Errorf("runtime: unknown optimisation level %q (use all, extended, basic or none)", opts.Optimization)
+	} else if err := so.SetGraphOptimizationLevel(level); err != nil {
+		so.Destroy()
+		return nil, fmt.Errorf("runtime: setting the optimisation level: %w", err)
+	}
 	switch provider {
 	case CPU:
 	case CUDA:
@@ -117,6 +129,14 @@ func newSessionOptions(opts SessionOptions) (*ort.SessionOptions, error) {
 		return nil, fmt.Errorf("runtime: unknown execution provider %q (use cpu or cuda)", provider)
 	}
 	return so, nil
+}
+
+var optimizationLevels = map[string]ort.GraphOptimizationLevel{
+	"":         ort.GraphOptimizationLevelEnableAll,
+	"all":      ort.GraphOptimizationLevelEnableAll,
+	"extended": ort.GraphOptimizationLevelEnableExtended,
+	"basic":    ort.GraphOptimizationLevelEnableBasic,
+	"none":     ort.GraphOptimizationLevelDisableAll,
 }
 
 func appendCUDA(so *ort.SessionOptions, device int) error {
@@ -226,7 +246,8 @@ func contains(list []string, s string) bool {
 
 func destroyAll(vs []ort.Value) {
 	for _, v := range vs {
-		if v != nil {
+		// A failed conversion can leave a typed nil behind the interface.
+		if v != nil && !reflect.ValueOf(v).IsNil() {
 			v.Destroy()
 		}
 	}

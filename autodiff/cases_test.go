@@ -1,0 +1,124 @@
+package autodiff_test
+
+import (
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	ox "github.com/zerocost/zerocost/onnximport"
+)
+
+const (
+	toFloat  = int64(onnx.TensorProto_FLOAT)
+	toDouble = int64(onnx.TensorProto_DOUBLE)
+)
+
+var (
+	ai  = ox.AttrInt
+	ais = ox.AttrInts
+	af  = ox.AttrFloat
+)
+
+// ruleCases lists one or more small graphs for every gradient rule. Inputs
+// with a -1 dimension are fed with batch 3, so the dynamic batch path is
+// exercised; shapes with broadcasting exercise the reduction back to each
+// input's shape.
+func ruleCases() []gradCase {
+	x := f("x", -1, 3, 4)
+	pos := fr("x", 0.5, 2, -1, 3, 4)
+	cases := []gradCase{
+		{name: "Add/broadcast", nodes: one("Add", "a", "b"), inputs: []in{f("a", -1, 3, 4), f("b", 3, 1)}, double: true},
+		{name: "Add/same", nodes: one("Add", "a", "b"), inputs: []in{f("a", 2, 3), f("b", 2, 3)}, double: true},
+		{name: "Sub/broadcast", nodes: one("Sub", "a", "b"), inputs: []in{f("a", 4), f("b", -1, 3, 4)}, double: true},
+		{name: "Mul/broadcast", nodes: one("Mul", "a", "b"), inputs: []in{f("a", -1, 3, 4), f("b", 1, 3, 1)}, double: true},
+		{name: "Div/broadcast", nodes: one("Div", "a", "b"), inputs: []in{f("a", -1, 3, 4), fr("b", 0.5, 2, 4)}, double: true},
+		{name: "Sum/three", nodes: one("Sum", "a", "b", "c"), inputs: []in{f("a", -1, 3, 4), f("b", 3, 4), f("c", 1)}, double: true},
+		{name: "Neg", nodes: one("Neg", "x"), inputs: []in{x}, double: true},
+		{name: "Pow/both", nodes: one("Pow", "x", "p"), inputs: []in{pos, fr("p", 1.5, 2.5, 4)}, double: true},
+		{name: "Pow/const", nodes: one("Pow", "x", "p"), inputs: []in{pos, {name: "p", dims: []int64{}, consts: []float64{2}}}, double: true},
+		{name: "Sqrt", nodes: one("Sqrt", "x"), inputs: []in{pos}, double: true},
+		{name: "Exp", nodes: one("Exp", "x"), inputs: []in{x}, double: true},
+		{name: "Log", nodes: one("Log", "x"), inputs: []in{pos}, double: true},
+		{name: "Reciprocal", nodes: one("Reciprocal", "x"), inputs: []in{pos}, double: true},
+		{name: "Abs", nodes: one("Abs", "x"), inputs: []in{x}, double: true},
+		{name: "Erf", nodes: one("Erf", "x"), inputs: []in{x}},
+		{name: "Relu", nodes: one("Relu", "x"), inputs: []in{x}, double: true},
+		{name: "LeakyRelu", nodes: oneA("LeakyRelu", []string{"x"}, af("alpha", 0.1)), inputs: []in{x}},
+		{name: "Clip/inputs", nodes: one("Clip", "x", "lo", "hi"), inputs: []in{x, {name: "lo", dims: []int64{}, consts: []float64{-0.55}}, {name: "hi", dims: []int64{}, consts: []float64{0.45}}}, double: true},
+		{name: "Clip/max-only", nodes: one("Clip", "x", "", "hi"), inputs: []in{x, {name: "hi", dims: []int64{}, consts: []float64{0.45}}}, double: true},
+		{name: "Sigmoid", nodes: one("Sigmoid", "x"), inputs: []in{x}, double: true},
+		{name: "HardSigmoid", nodes: oneA("HardSigmoid", []string{"x"}, af("alpha", 0.3), af("beta", 0.4)), inputs: []in{fr("x", -4, 4, -1, 3, 4)}},
+		{name: "HardSwish", nodes: one("HardSwish", "x"), inputs: []in{fr("x", -5, 5, -1, 3, 4)}},
+		{name: "Tanh", nodes: one("Tanh", "x"), inputs: []in{x}, double: true},
+		{name: "Softmax/last", nodes: one("Softmax", "x"), inputs: []in{x}, double: true},
+		{name: "Softmax/axis1", nodes: oneA("Softmax", []string{"x"}, ai("axis", 1)), inputs: []in{x}, double: true},
+		{name: "LogSoftmax", nodes: oneA("LogSoftmax", []string{"x"}, ai("axis", 1)), inputs: []in{x}, double: true},
+		{name: "Identity", nodes: one("Identity", "x"), inputs: []in{x}, double: true},
+		{name: "Dropout/inference", nodes: one("Dropout", "x"), inputs: []in{x}, double: true},
+		{name: "Cast/float-double-float", nodes: []*onnx.NodeProto{
+			node("Cast", []string{"x"}, []string{"xd"}, ai("to", toDouble)),
+			node("Mul", []string{"xd", "xd"}, []string{"x2"}),
+			node("Cast", []string{"x2"}, []string{"y"}, ai("to", toFloat)),
+		}, inputs: []in{x}},
+		{name: "Where", nodes: []*onnx.NodeProto{
+			node("Greater", []string{"c", "zero"}, []string{"cond"}),
+			node("Where", []string{"cond", "a", "b"}, []string{"y"}),
+		}, inputs: []in{{name: "c", dims: []int64{3, 4}, consts: []float64{1, -1, 1, 1, -1, -1, 1, -1, 1, 1, -1, 1}}, {name: "zero", dims: []int64{}, consts: []float64{0}}, f("a", -1, 3, 4), f("b", 4)}, double: true},
+		{name: "Max", nodes: one("Max", "a", "b"), inputs: []in{f("a", -1, 3, 4), f("b", 3, 4)}, double: true},
+		{name: "Min", nodes: one("Min", "a", "b"), inputs: []in{f("a", -1, 3, 4), f("b", 3, 4)}, double: true},
+
+		{name: "MatMul/weight", nodes: one("MatMul", "a", "w"), inputs: []in{f("a", -1, 3, 4), f("w", 4, 5)}, double: true},
+		{name: "MatMul/batched", nodes: one("MatMul", "a", "b"), inputs: []in{f("a", -1, 3, 4), f("b", -1, 4, 2)}, double: true},
+		{name: "MatMul/broadcast", nodes: one("MatMul", "a", "b"), inputs: []in{f("a", 3, 4), f("b", -1, 4, 2)}, double: true},
+		{name: "MatMul/4d", nodes: one("MatMul", "a", "b"), inputs: []in{f("a", -1, 2, 3, 4), f("b", 1, 2, 4, 3)}, double: true},
+		{name: "MatMul/vector", nodes: one("MatMul", "a", "w"), inputs: []in{f("a", 4), f("w", 4, 5)}, double: true},
+		{name: "Gemm/plain", nodes: one("Gemm", "a", "b", "c"), inputs: []in{f("a", -1, 4), f("b", 4, 5), f("c", 5)}, double: true},
+		{name: "Gemm/transB", nodes: oneA("Gemm", []string{"a", "b", "c"}, ai("transB", 1), af("alpha", 0.5), af("beta", 2)), inputs: []in{f("a", -1, 4), f("b", 5, 4), f("c", 1, 5)}, double: true},
+		{name: "Gemm/transA", nodes: oneA("Gemm", []string{"a", "b"}, ai("transA", 1)), inputs: []in{f("a", 4, 3), f("b", 4, 5)}, double: true},
+		{name: "Gemm/both", nodes: oneA("Gemm", []string{"a", "b", "c"}, ai("transA", 1), ai("transB", 1)), inputs: []in{f("a", 4, 3), f("b", 5, 4), f("c", 3, 5)}, double: true},
+
+		{name: "Conv/3x3-pad", nodes: oneA("Conv", []string{"x", "w", "b"}, ais("kernel_shape", 3, 3), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 5, 5), f("w", 3, 2, 3, 3), f("b", 3)}},
+		{name: "Conv/stride2-even", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 6, 6), f("w", 3, 2, 3, 3)}},
+		{name: "Conv/stride2-dilation2-asym", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 1), ais("dilations", 2, 1), ais("pads", 2, 0, 1, 1)), inputs: []in{f("x", -1, 2, 7, 6), f("w", 2, 2, 3, 2)}},
+		{name: "Conv/groups2", nodes: oneA("Conv", []string{"x", "w", "b"}, ai("group", 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 4, 5, 5), f("w", 6, 2, 3, 3), f("b", 6)}},
+		{name: "Conv/depthwise-stride2", nodes: oneA("Conv", []string{"x", "w"}, ai("group", 4), ais("strides", 2, 2), ais("pads", 2, 2, 2, 2)), inputs: []in{f("x", -1, 4, 7, 7), f("w", 4, 1, 5, 5)}},
+		{name: "Conv/same-upper", nodes: oneA("Conv", []string{"x", "w"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ox.AttrString("auto_pad", "SAME_UPPER")), inputs: []in{f("x", -1, 2, 6, 5), f("w", 3, 2, 3, 3)}},
+		{name: "Conv/1x1", nodes: oneA("Conv", []string{"x", "w"}), inputs: []in{f("x", -1, 3, 4, 4), f("w", 5, 3, 1, 1)}},
+
+		{name: "MaxPool/3x3s2-overlap", nodes: oneA("MaxPool", []string{"x"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{{name: "x", dims: []int64{-1, 2, 6, 6}, distinct: true}}},
+		{name: "MaxPool/2x2-ceil", nodes: oneA("MaxPool", []string{"x"}, ais("kernel_shape", 2, 2), ais("strides", 2, 2), ai("ceil_mode", 1)), inputs: []in{{name: "x", dims: []int64{-1, 2, 5, 5}, distinct: true}}},
+		{name: "AveragePool/exclude-pad", nodes: oneA("AveragePool", []string{"x"}, ais("kernel_shape", 3, 3), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 5, 5)}},
+		{name: "AveragePool/include-pad-s2", nodes: oneA("AveragePool", []string{"x"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1), ai("count_include_pad", 1)), inputs: []in{f("x", -1, 2, 6, 6)}},
+		{name: "AveragePool/2x2-ceil", nodes: oneA("AveragePool", []string{"x"}, ais("kernel_shape", 2, 2), ais("strides", 2, 2), ai("ceil_mode", 1)), inputs: []in{f("x", -1, 2, 5, 5)}},
+		{name: "GlobalAveragePool", nodes: one("GlobalAveragePool", "x"), inputs: []in{f("x", -1, 3, 4, 5)}},
+		{name: "GlobalMaxPool", nodes: one("GlobalMaxPool", "x"), inputs: []in{{name: "x", dims: []int64{-1, 3, 4, 5}, distinct: true}}},
+
+		{name: "Flatten", nodes: oneA("Flatten", []string{"x"}, ai("axis", 1)), inputs: []in{f("x", -1, 2, 3, 2)}, double: true},
+		{name: "Reshape", nodes: one("Reshape", "x", "s"), inputs: []in{f("x", -1, 3, 4), ints("s", 0, 2, -1)}, double: true},
+		{name: "Squeeze", nodes: one("Squeeze", "x", "axes"), inputs: []in{f("x", -1, 1, 4), ints("axes", 1)}, double: true},
+		{name: "Unsqueeze", nodes: one("Unsqueeze", "x", "axes"), inputs: []in{f("x", -1, 4), ints("axes", 1, 3)}, double: true},
+		{name: "Transpose", nodes: oneA("Transpose", []string{"x"}, ais("perm", 2, 0, 1)), inputs: []in{x}, double: true},
+		{name: "Concat", nodes: oneA("Concat", []string{"a", "b", "c"}, ai("axis", 1)), inputs: []in{f("a", -1, 1, 4), f("b", -1, 3, 4), f("c", -1, 2, 4)}, double: true},
+		{name: "Split/both", nodes: []*onnx.NodeProto{
+			node("Split", []string{"x", "sizes"}, []string{"s0", "s1"}, ai("axis", 2)),
+			node("Mul", []string{"s0", "s1"}, []string{"y"}),
+		}, inputs: []in{x, ints("sizes", 2, 2)}, double: true},
+		{name: "Split/one-unused", nodes: []*onnx.NodeProto{node("Split", []string{"x", "sizes"}, []string{"y", "unused"}, ai("axis", 1))}, inputs: []in{x, ints("sizes", 1, 2)}, double: true},
+		{name: "Slice/steps", nodes: one("Slice", "x", "st", "en", "ax", "sp"), inputs: []in{f("x", -1, 5, 6), ints("st", 1, 0), ints("en", 5, 100), ints("ax", 1, 2), ints("sp", 2, 3)}, double: true},
+		{name: "Slice/negative", nodes: one("Slice", "x", "st", "en", "ax"), inputs: []in{f("x", -1, 5, 6), ints("st", -3), ints("en", -1), ints("ax", -1)}, double: true},
+		{name: "Gather/repeats", nodes: oneA("Gather", []string{"x", "idx"}, ai("axis", 1)), inputs: []in{x, ints("idx", 0, 2, 0)}, double: true},
+		{name: "Gather/axis0", nodes: one("Gather", "x", "idx"), inputs: []in{f("x", 4, 3), ints("idx", 3, 1, 3)}, double: true},
+		{name: "Expand", nodes: one("Expand", "x", "s"), inputs: []in{f("x", 3, 1), ints("s", 2, 3, 4)}, double: true},
+		{name: "Tile", nodes: one("Tile", "x", "r"), inputs: []in{f("x", -1, 2, 3), ints("r", 1, 2, 2)}, double: true},
+		{name: "Pad", nodes: one("Pad", "x", "p"), inputs: []in{f("x", -1, 2, 3), ints("p", 0, 1, 0, 0, 2, 1)}, double: true},
+		{name: "ReduceSum/keep", nodes: oneA("ReduceSum", []string{"x", "ax"}, ai("keepdims", 1)), inputs: []in{x, ints("ax", 1)}, double: true},
+		{name: "ReduceSum/drop-all", nodes: []*onnx.NodeProto{
+			node("ReduceSum", []string{"x"}, []string{"s"}, ai("keepdims", 0)),
+			node("Reshape", []string{"s", "one"}, []string{"y"}), // rank >= 1 for onnxruntime_go
+		}, inputs: []in{x, ints("one", 1)}, double: true},
+		{name: "ReduceMean/drop", nodes: oneA("ReduceMean", []string{"x"}, ais("axes", 0, 2), ai("keepdims", 0)), inputs: []in{x}, double: true},
+
+		// Normalize decomposes these; the decompositions are differentiated.
+		{name: "BatchNormalization/train", nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}, af("epsilon", 1e-3)), inputs: []in{f("x", -1, 3, 2, 2), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0.1, -0.2, 0.3}}, {name: "v", dims: []int64{3}, consts: []float64{1, 2, 0.5}}}, double: true},
+		{name: "BatchNormalization/1d", nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}), inputs: []in{f("x", -1, 3), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0, 0, 0}}, {name: "v", dims: []int64{3}, consts: []float64{1, 1, 1}}}, double: true},
+		{name: "LayerNormalization", nodes: oneA("LayerNormalization", []string{"x", "s", "b"}, ai("axis", -1)), inputs: []in{x, f("s", 4), f("b", 4)}, double: true},
+	}
+	return cases
+}
