@@ -80,6 +80,7 @@ func ruleCases() []gradCase {
 		{name: "Conv/groups2", nodes: oneA("Conv", []string{"x", "w", "b"}, ai("group", 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 4, 5, 5), f("w", 6, 2, 3, 3), f("b", 6)}},
 		{name: "Conv/depthwise-stride2", nodes: oneA("Conv", []string{"x", "w"}, ai("group", 4), ais("strides", 2, 2), ais("pads", 2, 2, 2, 2)), inputs: []in{f("x", -1, 4, 7, 7), f("w", 4, 1, 5, 5)}},
 		{name: "Conv/same-upper", nodes: oneA("Conv", []string{"x", "w"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ox.AttrString("auto_pad", "SAME_UPPER")), inputs: []in{f("x", -1, 2, 6, 5), f("w", 3, 2, 3, 3)}},
+		{name: "Conv/7x7-stride2-pad3", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 3, 3, 3, 3)), inputs: []in{f("x", -1, 3, 16, 16), f("w", 4, 3, 7, 7)}},
 		{name: "Conv/1x1", nodes: oneA("Conv", []string{"x", "w"}), inputs: []in{f("x", -1, 3, 4, 4), f("w", 5, 3, 1, 1)}},
 
 		{name: "MaxPool/3x3s2-overlap", nodes: oneA("MaxPool", []string{"x"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{{name: "x", dims: []int64{-1, 2, 6, 6}, distinct: true}}},

@@ -144,7 +144,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 		return nil, err
 	}
 	for i, in := range grad.Inputs {
-		dims, err := in.ResolveShape(opts.InputShape, opts.Batch)
+		dims, err := in.FeedShape(opts.InputShape, opts.Batch)
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
 		}

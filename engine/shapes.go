@@ -37,7 +37,7 @@ func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.Shape
 				if len(in.Dims) > 0 && in.Dims[0] < 0 {
 					dynamicBatch = true
 				}
-				dims, err := in.ResolveShape(inputShape, batch)
+				dims, err := in.FeedShape(inputShape, batch)
 				if err != nil {
 					return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
 				}

@@ -83,3 +83,22 @@ func fmtDims(dims []int64) string {
 	}
 	return s + "]"
 }
+
+// Static reports whether every dimension of the input is known.
+func (in Input) Static() bool {
+	for _, d := range in.Dims {
+		if d < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// FeedShape is ResolveShape for models with several inputs: inputs whose
+// dimensions are all static keep them, whatever spec says.
+func (in Input) FeedShape(spec []int64, batch int64) ([]int64, error) {
+	if in.Static() && len(in.Dims) > 0 {
+		return append([]int64{}, in.Dims...), nil
+	}
+	return in.ResolveShape(spec, batch)
+}

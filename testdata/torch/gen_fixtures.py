@@ -236,7 +236,11 @@ def input_shape(name):
         return [4, 3, 32, 32]
     if name == "vit_b_16":
         return [2, 3, 32, 32]
-    return [2, 3, 64, 64]
+    # Batch 8: train-mode BatchNormalization over the last 2x2 feature maps of
+    # a batch of 2 (8 values per channel) is so ill-conditioned that float32
+    # gradients differ from float64 ones by up to 6%; 32 values per channel
+    # bring float32 within ~1e-3.
+    return [8, 3, 64, 64]
 
 
 def make_input(shape):
@@ -391,10 +395,20 @@ def reference(model, x, labels, mapping):
     loss = F.cross_entropy(logits, torch.tensor(labels, dtype=torch.int64))
     loss.backward()
     params = dict(m.named_parameters())
+    # The same pass in float32: its distance from float64 says how much a
+    # float32 implementation can differ on this network (ill-conditioned
+    # train-mode BatchNormalization, near-ties of MaxPool and ReLU).
+    m32 = copy.deepcopy(model).float()
+    m32.train()
+    x32 = torch.from_numpy(x).float().requires_grad_()
+    F.cross_entropy(m32(x32), torch.tensor(labels, dtype=torch.int64)).backward()
+    params32 = dict(m32.named_parameters())
     grads = []
     entries = [(onnx_name, params[key]) for onnx_name, key in mapping.items() if key in params
                and params[key].requires_grad]
     entries.append(("input", xt))
+    entries32 = {onnx_name: params32[key] for onnx_name, key in mapping.items() if key in params32}
+    entries32["input"] = x32
     for pos, (name, p) in enumerate(entries):
         g = p.grad
         if g is None:
@@ -406,8 +420,11 @@ def reference(model, x, labels, mapping):
         else:
             rs = np.random.RandomState(GRAD_SAMPLE_SEED + pos)
             idx = np.sort(rs.choice(flat.size, GRAD_SAMPLES, replace=False))
+        g32 = entries32[name].grad
+        flat32 = (torch.zeros_like(entries32[name]) if g32 is None else g32).detach().double().numpy().reshape(-1)
         grads.append({"name": name, "shape": list(g.shape), "norm": float(np.linalg.norm(flat)),
-                      "index": [int(i) for i in idx], "value": [float(v) for v in flat[idx]]})
+                      "index": [int(i) for i in idx], "value": [float(v) for v in flat[idx]],
+                      "norm_f32": float(np.linalg.norm(flat32)), "value_f32": [float(v) for v in flat32[idx]]})
     return {"loss": float(loss.item()),
             "logits": [[float(v) for v in row] for row in logits.detach().numpy()],
             "grads": grads}
