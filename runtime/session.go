@@ -2,8 +2,8 @@ package runtime
 
 import (
 	"errors"
-	"reflect"
 	"fmt"
+	"reflect"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"

@@ -1,0 +1,5 @@
+package engine_test
+
+import "github.com/zerocost/zerocost/runtime"
+
+func runtimeOptions() runtime.SessionOptions { return runtime.SessionOptions{} }
