@@ -174,5 +174,4 @@ func TestUnsupportedOpsAreListedTogether(t *testing.T) {
 	}
 }
 
-
 var engineSession = runtimeOptions()

@@ -2,6 +2,8 @@ package onnximport
 
 import (
 	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"sort"
 	"strings"
 )
@@ -15,6 +17,11 @@ func (m *Model) Check() error {
 		return fmt.Errorf("onnximport: %s imports no ai.onnx opset; re-export it with an opset (for example opset 17)", m.Name())
 	}
 	g := m.Graph()
+	for _, t := range g.GetInitializer() {
+		if err := checkTensorData(t); err != nil {
+			return fmt.Errorf("onnximport: %s: %w", m.Name(), err)
+		}
+	}
 	defined := map[string]string{} // tensor -> what defines it
 	for _, in := range g.GetInput() {
 		defined[in.GetName()] = "graph input"
@@ -102,4 +109,34 @@ func (m *Model) NameNodes() {
 		used[name] = true
 		n.Name = name
 	}
+}
+
+// checkTensorData checks that an initializer holds as many values as its
+// shape needs.
+func checkTensorData(t *onnx.TensorProto) error {
+	want := numElements(t.GetDims())
+	dt := onnx.TensorProto_DataType(t.GetDataType())
+	var have int
+	switch {
+	case t.GetRawData() != nil:
+		size := elementSize(dt)
+		if size == 0 {
+			return nil // strings and exotic types: not checked
+		}
+		have = len(t.GetRawData()) / size
+	case len(t.GetFloatData()) > 0:
+		have = len(t.GetFloatData())
+	case len(t.GetDoubleData()) > 0:
+		have = len(t.GetDoubleData())
+	case len(t.GetInt64Data()) > 0:
+		have = len(t.GetInt64Data())
+	case len(t.GetInt32Data()) > 0:
+		have = len(t.GetInt32Data())
+	case len(t.GetStringData()) > 0 || len(t.GetUint64Data()) > 0:
+		return nil
+	}
+	if have != want {
+		return fmt.Errorf("initializer %q has %d values but its shape %v needs %d (was the model saved without its weights?)", t.GetName(), have, t.GetDims(), want)
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ func init() {
 		"doctor":    {"check the ONNX Runtime library, Go/cgo and data paths, and say how to fix each problem", runDoctor},
 		"run-model": {"run a plain forward pass of MODEL.onnx on random input and print output shapes and checksums", runModel},
 		"demo":      {"the built-in default job (see README)", runDemo},
+		"gradcheck": {"check the gradient graph of MODEL.onnx against finite differences", runGradcheck},
 	}
 }
 

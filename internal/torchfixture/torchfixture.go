@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
@@ -83,10 +84,18 @@ func Load(name, mode string) (*Fixture, error) {
 	if err := json.Unmarshal(data, fx); err != nil {
 		return nil, fmt.Errorf("torchfixture: %s: %w", dir, err)
 	}
-	fx.Model, err = ox.Load(filepath.Join(dir, "model.onnx"))
+	// The file lacks its large weights, so it is decoded here and checked
+	// once they are refilled.
+	path := filepath.Join(dir, "model.onnx")
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("torchfixture: %w", err)
 	}
+	mp := &onnx.ModelProto{}
+	if err := proto.Unmarshal(raw, mp); err != nil {
+		return nil, fmt.Errorf("torchfixture: %s: %w", path, err)
+	}
+	fx.Model = &ox.Model{Proto: mp, Path: path}
 	inits := map[string]*onnx.TensorProto{}
 	for _, t := range fx.Model.Graph().GetInitializer() {
 		inits[t.GetName()] = t
@@ -102,6 +111,9 @@ func Load(name, mode string) (*Fixture, error) {
 		}
 		filled := ox.Float32Tensor(w.Name, t.GetDims(), Uniform(w.Seed, n, w.Low, w.High))
 		t.RawData, t.FloatData = filled.RawData, nil
+	}
+	if err := fx.Model.Check(); err != nil {
+		return nil, err
 	}
 	return fx, nil
 }

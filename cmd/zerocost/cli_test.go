@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeModel(t *testing.T, m *onnximport.Model) string {
+	t.Helper()
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestVersionReportsPinnedRuntime(t *testing.T) {
+	testort.Init(t)
+	code, out, errs := run(t, "version")
+	if code != 0 || !strings.Contains(out, "onnxruntime 1.24.1") || !strings.Contains(out, "execution providers: cpu") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for i, args := range [][]string{
+		{},
+		{"no-such-command"},
+		{"run-model"},
+		{"run-model", "a.onnx", "--input-shape", "3xAx4"},
+		{"run-model", "a.onnx", "--ep", "tpu"},
+		{"gradcheck", "a.onnx", "--head", "mse"},
+		{"gradcheck", "a.onnx", "--bn", "frozen"},
+		{"gradcheck", "a.onnx", "--format", "yaml"},
+		{"gradcheck", "a.onnx", "--no-such-flag"},
+	} {
+		if code, _, _ := run(t, args...); code != 2 {
+			t.Errorf("case %d %v: want exit code 2, got %d", i, args, code)
+		}
+	}
+}
+
+func TestRunModelPrintsShapeAndChecksum(t *testing.T) {
+	testort.Init(t)
+	path := writeModel(t, zoo.TinyCNN(1, 10))
+	code, out, errs := run(t, "run-model", path, "--input-shape", "3x16x16", "--batch-size", "4")
+	if code != 0 || !strings.Contains(out, "output logits: shape [4 10]") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, _, errs = run(t, "run-model", filepath.Join(t.TempDir(), "missing.onnx"))
+	if code != 1 || !strings.Contains(errs, "no such file") {
+		t.Fatalf("missing model: code %d, stderr %q", code, errs)
+	}
+}
+
+func TestGradcheckJSON(t *testing.T) {
+	testort.Init(t)
+	path := writeModel(t, zoo.TinyCNN(2, 10))
+	code, out, errs := run(t, "gradcheck", path, "--input-shape", "3x8x8", "--format", "json")
+	if code != 0 {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
+	var rep struct {
+		Model          string   `json:"model"`
+		OK             bool     `json:"ok"`
+		MaxRelError    *float64 `json:"max_rel_error"`
+		UnsupportedOps []string `json:"unsupported_ops"`
+		Params         []struct {
+			Name     string   `json:"name"`
+			RelError *float64 `json:"rel_error"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, out)
+	}
+	if rep.Model != path || !rep.OK || rep.MaxRelError == nil || rep.UnsupportedOps == nil || len(rep.Params) != 9 || rep.Params[0].Name != "conv1.weight" || rep.Params[0].RelError == nil {
+		t.Fatalf("unexpected report: %+v", rep)
+	}
+}
+
+func TestGradcheckFailsOnUnsupportedOps(t *testing.T) {
+	testort.Init(t)
+	m := zoo.TinyCNN(1, 10)
+	m.Graph().Node[2].OpType = "Softplus"
+	path := writeModel(t, m)
+	code, out, errs := run(t, "gradcheck", path, "--input-shape", "3x8x8")
+	if code != 1 || !strings.Contains(out, "unsupported ops: [Softplus]") || !strings.Contains(errs, "Softplus") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestDemoRuns(t *testing.T) {
+	testort.Init(t)
+	code, out, errs := run(t, "demo")
+	if code != 0 || !strings.Contains(out, "output logits: shape [4 10]") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
