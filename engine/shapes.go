@@ -24,6 +24,15 @@ func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.Shape
 		}
 		opts := opts
 		opts.Inputs, opts.Outputs = nil, nil
+		for _, in := range m.Inputs() {
+			opts.Inputs = append(opts.Inputs, in.Name)
+		}
+		for _, o := range probe.Graph().GetOutput() {
+			opts.Outputs = append(opts.Outputs, o.GetName())
+		}
+		// The probe graph has three extra nodes per tensor and runs twice:
+		// optimising it costs far more than it saves.
+		opts.Optimization = "none"
 		s, err := runtime.NewSession(data, opts)
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: finding tensor shapes: %w", m.Name(), err)
