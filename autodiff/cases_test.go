@@ -2,6 +2,7 @@ package autodiff_test
 
 import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/autodiff"
 	ox "github.com/zerocost/zerocost/onnximport"
 )
 
@@ -118,6 +119,8 @@ func ruleCases() []gradCase {
 
 		// Normalize decomposes these; the decompositions are differentiated.
 		{name: "BatchNormalization/train", nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}, af("epsilon", 1e-3)), inputs: []in{f("x", -1, 3, 2, 2), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0.1, -0.2, 0.3}}, {name: "v", dims: []int64{3}, consts: []float64{1, 2, 0.5}}}, double: true},
+		{name: "BatchNormalization/eval", bn: autodiff.BNEval, nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}, af("epsilon", 1e-3)), inputs: []in{f("x", -1, 3, 2, 2), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0.1, -0.2, 0.3}}, {name: "v", dims: []int64{3}, consts: []float64{1, 2, 0.5}}}, double: true},
+		{name: "BatchNormalization/remove", bn: autodiff.BNRemove, nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}), inputs: []in{f("x", -1, 3, 2, 2), {name: "s", dims: []int64{3}, consts: []float64{1, 2, 3}}, {name: "b", dims: []int64{3}, consts: []float64{1, 2, 3}}, {name: "m", dims: []int64{3}, consts: []float64{0, 0, 0}}, {name: "v", dims: []int64{3}, consts: []float64{1, 1, 1}}}, double: true},
 		{name: "BatchNormalization/1d", nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}), inputs: []in{f("x", -1, 3), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0, 0, 0}}, {name: "v", dims: []int64{3}, consts: []float64{1, 1, 1}}}, double: true},
 		{name: "LayerNormalization", nodes: oneA("LayerNormalization", []string{"x", "s", "b"}, ai("axis", -1)), inputs: []in{x, f("s", 4), f("b", 4)}, double: true},
 	}

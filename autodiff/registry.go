@@ -47,6 +47,9 @@ var rules = map[string]rule{
 	"Gemm":   {gemmGrad, nil},
 	"Conv":   {convGrad, nil},
 
+	// Normalisation in inference form (Normalize decomposes train mode).
+	"BatchNormalization": {batchNormGrad, []int{0, 1, 2}},
+
 	// Pooling.
 	"MaxPool":           {maxPoolGrad, []int{0}},
 	"AveragePool":       {averagePoolGrad, nil},

@@ -117,3 +117,36 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// batchNormGrad differentiates the inference form of BatchNormalization,
+// y = γ·x̂ + β with x̂ = (x − μ)/√(σ² + ε) and μ, σ² the running statistics
+// (train mode is decomposed by Normalize instead):
+//
+//	dx = γ/√(σ² + ε) · dy,  dγ = Σ dy·x̂,  dβ = Σ dy  (sums over all axes but the channel)
+func batchNormGrad(c *gctx) error {
+	xd := c.inDims(0)
+	if len(xd) < 2 || xd[1] < 0 {
+		return c.errorf("want an N×C×… input with a static channel count, got %v", xd)
+	}
+	cshape := []int64{1, xd[1]}
+	axes := []int64{0}
+	for i := 2; i < len(xd); i++ {
+		cshape = append(cshape, 1)
+		axes = append(axes, int64(i))
+	}
+	perChannel := func(name, v string) string { return c.reshape(c.tmp(name), v, c.ints(cshape...)) }
+	g, x := c.dOut(0), c.in(0)
+	eps := float64(c.attrFloat("epsilon", 1e-5))
+	inv := c.op("inv_std", "Reciprocal", []string{c.op("std", "Sqrt", []string{c.op("var_eps", "Add", []string{c.in(4), c.scalar(eps, c.elemOf(0))})})})
+	if c.needs(0) {
+		c.set(0, c.op("dX", "Mul", []string{g, perChannel("gain_c", c.op("gain", "Mul", []string{c.in(1), inv}))}))
+	}
+	if c.needs(1) {
+		xhat := c.op("xhat", "Mul", []string{c.op("centred", "Sub", []string{x, perChannel("mean_c", c.in(3))}), perChannel("inv_c", inv)})
+		c.set(1, c.reduce(c.tmp("dScale"), "ReduceSum", c.op("g_xhat", "Mul", []string{g, xhat}), axes, false))
+	}
+	if c.needs(2) {
+		c.set(2, c.reduce(c.tmp("dB"), "ReduceSum", g, axes, false))
+	}
+	return nil
+}

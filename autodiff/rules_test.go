@@ -38,6 +38,7 @@ type gradCase struct {
 	// float64 where the CPU provider has float64 kernels for every op of
 	// the case; float32 otherwise.
 	double bool
+	bn     autodiff.BNMode
 }
 
 func node(op string, ins []string, outs []string, attrs ...ox.Attr) *onnx.NodeProto {
@@ -132,7 +133,7 @@ func (c gradCase) check(t *testing.T, wrt []string) {
 	const batch = 3
 	m, values, shapes := c.model(rng, batch)
 	grad, err := engine.NewGradient(m, engine.Options{
-		Request: autodiff.Request{WRT: wrt, Head: autodiff.HeadSeed},
+		Request: autodiff.Request{WRT: wrt, Head: autodiff.HeadSeed, BN: c.bn},
 		// Basic optimisation keeps ONNX Runtime from fusing ops into
 		// contrib ops that have no float64 kernels.
 		Session: runtime.SessionOptions{Optimization: "basic"},
