@@ -92,11 +92,21 @@ func convGrad(c *gctx) error {
 	}
 	groups := c.attrInt("group", 1)
 	if c.needs(0) {
-		attrs := append(geo.transposeAttrs(), ox.AttrInt("group", groups), ox.AttrInts("kernel_shape", geo.kernel...))
-		c.set(0, c.op("dX", "ConvTranspose", []string{g, w}, attrs...))
+		if geo.unitStride() && groups == 1 && geo.padsWithinKernel() {
+			c.set(0, convInputGradAsConv(c, w, g, geo))
+		} else {
+			attrs := append(geo.transposeAttrs(), ox.AttrInt("group", groups), ox.AttrInts("kernel_shape", geo.kernel...))
+			c.set(0, c.op("dX", "ConvTranspose", []string{g, w}, attrs...))
+		}
 	}
 	if c.needs(1) {
-		dw, err := convWeightGrad(c, x, g, geo, groups, wd)
+		var dw string
+		var err error
+		if groups == 1 && len(geo.kernel) == 2 && geo.unitDilation() {
+			dw = convWeightGradAsGemm(c, x, g, geo, wd)
+		} else {
+			dw, err = convWeightGrad(c, x, g, geo, groups, wd)
+		}
 		if err != nil {
 			return err
 		}
@@ -145,4 +155,93 @@ func convWeightGrad(c *gctx, x, g string, geo convGeometry, groups int64, wd []i
 	full := c.transpose(c.tmp("dW_full"), r, []int64{1, 0, 2, 3})
 	// The convolution covers at least the kernel; rows beyond it are cropped.
 	return c.op("dW", "Slice", []string{full, c.ints(0, 0), c.ints(wd[2], wd[3]), c.ints(2, 3)}), nil
+}
+
+func (g convGeometry) unitStride() bool {
+	for i := range g.strides {
+		if g.strides[i] != 1 || g.dilations[i] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func (g convGeometry) unitDilation() bool {
+	for _, d := range g.dilations {
+		if d != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func (g convGeometry) padsWithinKernel() bool {
+	sp := len(g.kernel)
+	for i := 0; i < sp; i++ {
+		if g.pads[i] > g.kernel[i]-1 || g.pads[sp+i] > g.kernel[i]-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// convInputGradAsConv computes dX of a stride-1, undilated, ungrouped
+// convolution as an ordinary convolution of dY with the kernel flipped in
+// space and transposed in channels, padded by k − 1 − pad: ONNX Runtime's
+// Conv is about twice as fast as its ConvTranspose.
+func convInputGradAsConv(c *gctx, w, g string, geo convGeometry) string {
+	sp := len(geo.kernel)
+	axes, starts, ends, steps := make([]int64, sp), make([]int64, sp), make([]int64, sp), make([]int64, sp)
+	pads := make([]int64, 2*sp)
+	for i := 0; i < sp; i++ {
+		axes[i], starts[i], ends[i], steps[i] = int64(i+2), -1, -(1 << 62), -1
+		pads[i] = geo.kernel[i] - 1 - geo.pads[i]
+		pads[sp+i] = geo.kernel[i] - 1 - geo.pads[sp+i]
+	}
+	perm := make([]int64, sp+2)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[0], perm[1] = 1, 0
+	flipped := c.op("w_flipped", "Slice", []string{c.transpose(c.tmp("wT"), w, perm), c.ints(starts...), c.ints(ends...), c.ints(axes...), c.ints(steps...)})
+	return c.op("dX", "Conv", []string{g, flipped}, ox.AttrInts("pads", pads...))
+}
+
+// convWeightGradAsGemm computes dW of an undilated, ungrouped 2-D
+// convolution with one matrix product: every kernel offset (i, j) takes the
+// strided slice of the padded input that meets the output grid, the k²
+// slices are stacked into a [k²·Cin, N·Ho·Wo] matrix S, and
+// dW = dY[Cout, N·Ho·Wo] · Sᵀ, rearranged to [Cout, Cin, kh, kw].
+func convWeightGradAsGemm(c *gctx, x, g string, geo convGeometry, wd []int64) string {
+	cout, cin, kh, kw := wd[0], wd[1], wd[2], wd[3]
+	ho, wo := geo.out[0], geo.out[1]
+	// X → [Cin, N, H, W], padded.
+	xt := c.transpose(c.tmp("xT"), x, []int64{1, 0, 2, 3})
+	if geo.pads[0]+geo.pads[1]+geo.pads[2]+geo.pads[3] > 0 {
+		xt = c.op("xT_pad", "Pad", []string{xt, c.ints(0, 0, geo.pads[0], geo.pads[1], 0, 0, geo.pads[2], geo.pads[3])})
+	}
+	gm := c.reshape(c.tmp("g_mat"), c.transpose(c.tmp("gT"), g, []int64{1, 0, 2, 3}), c.ints(cout, -1))
+	var slices []string
+	for i := int64(0); i < kh; i++ {
+		for j := int64(0); j < kw; j++ {
+			if kh == 1 && kw == 1 && geo.strides[0] == 1 && geo.strides[1] == 1 {
+				slices = append(slices, xt)
+				break
+			}
+			sl := c.op("x_slice", "Slice", []string{xt,
+				c.ints(i, j),
+				c.ints(i+geo.strides[0]*(ho-1)+1, j+geo.strides[1]*(wo-1)+1),
+				c.ints(2, 3),
+				c.ints(geo.strides[0], geo.strides[1])})
+			slices = append(slices, sl)
+		}
+	}
+	stacked := slices[0]
+	if len(slices) > 1 {
+		stacked = c.op("x_stacked", "Concat", slices, ox.AttrInt("axis", 0)) // [k²·Cin, N, Ho, Wo]
+	}
+	sm := c.reshape(c.tmp("x_mat"), stacked, c.ints(kh*kw*cin, -1))
+	prod := c.op("dW_mat", "Gemm", []string{gm, sm}, ox.AttrInt("transB", 1)) // [Cout, k²·Cin]
+	r := c.reshape(c.tmp("dW_kkc"), prod, c.ints(cout, kh, kw, cin))
+	return c.transpose(c.tmp("dW"), r, []int64{0, 3, 1, 2})
 }

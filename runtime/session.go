@@ -47,6 +47,9 @@ type SessionOptions struct {
 	// (the default), "extended", "basic" or "none". Fusions of the higher
 	// levels emit contrib ops that have float32 kernels only.
 	Optimization string
+	// Profile, when not empty, makes ONNX Runtime write a JSON trace of every
+	// node it runs to a file starting with this prefix.
+	Profile string
 }
 
 // Session is an ONNX Runtime inference session. It is safe for concurrent
@@ -116,6 +119,12 @@ func newSessionOptions(opts SessionOptions) (*ort.SessionOptions, error) {
 	} else if err := so.SetGraphOptimizationLevel(level); err != nil {
 		so.Destroy()
 		return nil, fmt.Errorf("runtime: setting the optimisation level: %w", err)
+	}
+	if opts.Profile != "" {
+		if err := so.EnableProfiling(opts.Profile); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runtime: enabling profiling: %w", err)
+		}
 	}
 	switch provider {
 	case CPU:

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
-	"google.golang.org/protobuf/proto"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
+	"google.golang.org/protobuf/proto"
 )
 
 // Fixture is one <name>_<mode> folder.
