@@ -168,6 +168,16 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 			g.Input = append(g.Input, ox.ValueInfo(w, t.GetDataType(), t.GetDims()))
 		}
 	}
+	for _, ft := range req.Fisher {
+		if err := emitFisher(e, ft, gradOf(ft.Tensor)); err != nil {
+			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
+		}
+	}
+	if req.ReluKernel {
+		if err := emitReluKernel(e, nodes); err != nil {
+			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
+		}
+	}
 	have := map[string]bool{}
 	for _, o := range g.GetOutput() {
 		have[o.GetName()] = true
@@ -296,4 +306,67 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 		return name, nil
 	}
 	return "", fmt.Errorf("autodiff: unknown head %v", req.Head)
+}
+
+// emitFisher adds FisherName(t): 0.5·mean_n (Σ_{other axes} t ⊙ dt)².
+func emitFisher(e *emitter, ft FisherTensor, grad string) error {
+	t := ft.Tensor
+	info, ok := e.shapes[t]
+	if !ok {
+		return fmt.Errorf("fisher tensor %q is not a tensor of the model", t)
+	}
+	if grad == "" {
+		grad = e.zerosLike(sanitize(t)+"_zero_grad", t)
+	}
+	rank := len(info.Dims)
+	ch := ft.ChannelAxis
+	if ch < 0 {
+		ch += rank
+	}
+	if rank < 2 || ch < 1 || ch >= rank {
+		return fmt.Errorf("fisher tensor %q of shape %v has no channel axis %d", t, info.Dims, ft.ChannelAxis)
+	}
+	base := "zerocost_fisher/" + sanitize(t)
+	prod := e.node(base+"/a_grad", "Mul", []string{t, grad})
+	var axes []int64
+	for i := 1; i < rank; i++ {
+		if i != ch {
+			axes = append(axes, int64(i))
+		}
+	}
+	if len(axes) > 0 {
+		prod = e.reduce(base+"/per_sample", "ReduceSum", prod, axes, false) // [N, C]
+	}
+	sq := e.node(base+"/sq", "Mul", []string{prod, prod})
+	mean := e.reduce(base+"/mean", "ReduceMean", sq, []int64{0}, false)
+	name := FisherName(t)
+	e.g.Node = append(e.g.Node, ox.Node("Mul", e.fresh(name), []string{mean, e.scalar(0.5, info.Elem)}, []string{name}))
+	e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: name})
+	return nil
+}
+
+// emitReluKernel adds ReluKernelOutput, the NASWOT kernel over every Relu.
+func emitReluKernel(e *emitter, nodes []*onnx.NodeProto) error {
+	var terms []string
+	for _, n := range nodes {
+		if n.GetOpType() != "Relu" {
+			continue
+		}
+		x := n.GetInput()[0]
+		elem := e.elem(x)
+		base := "zerocost_nwot/" + sanitize(n.GetName())
+		c := e.node(base+"/code", "Cast", []string{e.node(base+"/active", "Greater", []string{x, e.scalar(0, elem)})}, ox.AttrInt("to", int64(ox.Double)))
+		c = e.node(base+"/flat", "Flatten", []string{c}, ox.AttrInt("axis", 1))
+		notc := e.node(base+"/inactive", "Sub", []string{e.scalar(1, ox.Double), c})
+		// Codes and counts in float64: exact beyond float32's 2^24.
+		k1 := e.node(base+"/k_on", "Gemm", []string{c, c}, ox.AttrInt("transB", 1))
+		k0 := e.node(base+"/k_off", "Gemm", []string{notc, notc}, ox.AttrInt("transB", 1))
+		terms = append(terms, k1, k0)
+	}
+	if len(terms) == 0 {
+		return fmt.Errorf("the model has no Relu: the NASWOT kernel is undefined")
+	}
+	e.g.Node = append(e.g.Node, ox.Node("Sum", e.fresh(ReluKernelOutput), terms, []string{ReluKernelOutput}))
+	e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: ReluKernelOutput})
+	return nil
 }

@@ -101,7 +101,28 @@ type Request struct {
 	ExtraOutputs []string
 	// BN is the BatchNormalization mode.
 	BN BNMode
+	// Fisher lists tensors (each also in WRT) whose per-channel Fisher
+	// information is returned under FisherName: 0.5 · mean over the batch of
+	// (Σ over the other axes of t ⊙ dL/dt)², one value per channel, computed
+	// inside the graph so that activations never leave ONNX Runtime.
+	Fisher []FisherTensor
+	// ReluKernel adds the NASWOT kernel output ReluKernelOutput (N×N):
+	// Σ over Relu nodes of c·cᵀ + (1−c)·(1−c)ᵀ with c = (Relu input > 0)
+	// flattened per sample.
+	ReluKernel bool
 }
+
+// FisherTensor is a layer activation and the axis of its channels.
+type FisherTensor struct {
+	Tensor      string
+	ChannelAxis int
+}
+
+// ReluKernelOutput is the output that holds the NASWOT kernel.
+const ReluKernelOutput = "zerocost_nwot/kernel"
+
+// FisherName returns the output holding the per-channel Fisher information of tensor.
+func FisherName(tensor string) string { return "zerocost_fisher/" + tensor }
 
 // TensorInfo is the element type and shape of a tensor found at a concrete
 // input shape. A dimension that follows the batch size is -1.

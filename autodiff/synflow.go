@@ -1,0 +1,257 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	ox "github.com/zerocost/zerocost/onnximport"
+)
+
+// AbsParams returns a copy of m with every float initializer of rank >= 1
+// replaced by its absolute value (the synflow graph variant).
+func AbsParams(m *ox.Model) (*ox.Model, error) {
+	out := m.Clone()
+	for _, t := range out.Graph().GetInitializer() {
+		if !ox.IsFloat(t.GetDataType()) || len(t.GetDims()) == 0 || strings.HasPrefix(t.GetName(), "zerocost_") {
+			continue
+		}
+		if err := mapTensor(t, math.Abs); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mapTensor applies f to every value of a float initializer, in place.
+func mapTensor(t *onnx.TensorProto, f func(float64) float64) error {
+	v, err := ox.TensorFloat64s(t)
+	if err != nil {
+		return err
+	}
+	for i := range v {
+		v[i] = f(v[i])
+	}
+	var nt *onnx.TensorProto
+	if t.GetDataType() == ox.Double {
+		nt = ox.Float64Tensor(t.GetName(), t.GetDims(), v)
+	} else {
+		f32 := make([]float32, len(v))
+		for i, x := range v {
+			f32[i] = float32(x)
+		}
+		nt = ox.Float32Tensor(t.GetName(), t.GetDims(), f32)
+	}
+	t.DataType, t.RawData, t.FloatData, t.DoubleData, t.Int32Data = nt.DataType, nt.RawData, nil, nil, nil
+	return nil
+}
+
+// Rescaled is a model rewritten so that every tensor stays within float32
+// range: tensor t of the original model equals t of the rewritten model
+// times 10^Log10Scale[t].
+type Rescaled struct {
+	Model      *ox.Model
+	Log10Scale map[string]float64
+}
+
+// Rescale rewrites a normalised model whose parameters and inputs are
+// non-negative and whose BatchNormalization was removed (the synflow
+// variant), whose values would overflow float32 (1e46 on NAS-Bench-201, 1e104
+// on densenet121). Every tensor t gets a scale σ_t, carried in log10:
+//
+//   - a layer y = W·x + b with weight gain g (the largest sum of |W| over the
+//     inputs of one output unit) gets σ_y = σ_x·g, and is rewritten as
+//     W' = W/g, b' = b/σ_y;
+//   - Relu, pooling, reshapes, slicing and reductions keep σ; Mul and Div
+//     multiply and divide scales, Sqrt halves the exponent;
+//   - Add, Sub, Sum, Concat, Where, Max and Min take the largest scale of
+//     their inputs and multiply the others by the ratio (constants have σ = 1);
+//   - Clip's bounds are divided by σ;
+//   - any other op (Sigmoid, Softmax, …) gets its true input, u·σ, when that
+//     fits float32 (σ ≤ 1e30), and returns σ = 1; otherwise Rescale fails.
+//
+// The rewrite is exact in real arithmetic. Because every layer's W' = W/g and
+// dR/dW' = g·dR/dW, |W'⊙dR'/dW'| of the rewritten model equals |W⊙dR/dW| of
+// the original divided by σ of the output: synflow scores are the rewritten
+// model's times 10^Log10Scale[output].
+func Rescale(m *ox.Model) (*Rescaled, error) {
+	out := m.Clone()
+	g := out.Graph()
+	e := newEmitter(g, out.Opset(), nil)
+	inits := map[string]*onnx.TensorProto{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	scale := map[string]float64{} // log10 σ; absent means 0 (σ = 1)
+	layerOf := map[string]ox.Layer{}
+	for _, l := range out.Layers() {
+		layerOf[l.Node] = l
+	}
+	rescaled := map[string]bool{}
+	old := g.Node
+	g.Node = nil
+	for _, n := range old {
+		in := func(i int) float64 { return scale[n.Input[i]] }
+		setAll := func(s float64) {
+			for _, o := range n.Output {
+				if o != "" {
+					scale[o] = s
+				}
+			}
+		}
+		switch op := n.GetOpType(); {
+		case layerOf[n.GetName()].Param != "":
+			l := layerOf[n.GetName()]
+			w := inits[l.Param]
+			if rescaled[l.Param] {
+				return nil, fmt.Errorf("autodiff: %s: weight %q is used by several layers; synflow rescaling needs one layer per weight", m.Name(), l.Param)
+			}
+			rescaled[l.Param] = true
+			gain, err := rowGain(w, l)
+			if err != nil {
+				return nil, err
+			}
+			if err := mapTensor(w, func(v float64) float64 { return v / gain }); err != nil {
+				return nil, err
+			}
+			sy := in(0) + math.Log10(gain)
+			if len(n.Input) > 2 && n.Input[2] != "" && (op == "Conv" || op == "Gemm" || op == "ConvTranspose") {
+				if b, ok := inits[n.Input[2]]; ok && !rescaled[n.Input[2]] {
+					rescaled[n.Input[2]] = true
+					if err := mapTensor(b, func(v float64) float64 { return v * math.Pow(10, -sy) }); err != nil {
+						return nil, err
+					}
+				} else {
+					return nil, fmt.Errorf("autodiff: %s: bias of node %q is not an initializer of its own", m.Name(), n.GetName())
+				}
+			}
+			g.Node = append(g.Node, n)
+			setAll(sy)
+		case op == "Relu" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool" ||
+			op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Transpose" ||
+			op == "Slice" || op == "Gather" || op == "Split" || op == "Expand" || op == "Tile" || op == "ReduceMean" || op == "ReduceSum" ||
+			op == "Neg" || op == "Cast" || op == "Dropout":
+			if op == "Pad" {
+				break
+			}
+			g.Node = append(g.Node, n)
+			setAll(in(0))
+		case op == "Pad":
+			if len(n.Input) > 2 && n.Input[2] != "" {
+				if v, ok := e.constValue(n.Input[2]); !ok || v != 0 {
+					return nil, fmt.Errorf("autodiff: %s: node %q pads with a non-zero value; synflow rescaling supports zero padding", m.Name(), n.GetName())
+				}
+			}
+			g.Node = append(g.Node, n)
+			setAll(in(0))
+		case op == "Mul":
+			g.Node = append(g.Node, n)
+			setAll(in(0) + in(1))
+		case op == "Div":
+			g.Node = append(g.Node, n)
+			setAll(in(0) - in(1))
+		case op == "Sqrt":
+			g.Node = append(g.Node, n)
+			setAll(in(0) / 2)
+		case op == "MatMul":
+			g.Node = append(g.Node, n)
+			setAll(in(0) + in(1))
+		case op == "Add" || op == "Sub" || op == "Sum" || op == "Concat" || op == "Max" || op == "Min" || op == "Where":
+			first := 0
+			if op == "Where" {
+				first = 1
+			}
+			top := math.Inf(-1)
+			for i := first; i < len(n.Input); i++ {
+				top = math.Max(top, in(i))
+			}
+			for i := first; i < len(n.Input); i++ {
+				if d := in(i) - top; d != 0 {
+					ratio := math.Pow(10, d) // < 1; below 1e-38 it is 0 in float32, as the term is to the others
+					n.Input[i] = e.node(n.GetName()+"/zerocost_rescale", "Mul", []string{n.Input[i], e.scalar(ratio, e.initElemOr(n.Input[i], ox.Float))})
+				}
+			}
+			g.Node = append(g.Node, n)
+			setAll(top)
+		case op == "Clip":
+			s := in(0)
+			for i := 1; i < len(n.Input) && i < 3; i++ {
+				if n.Input[i] != "" && s != 0 {
+					n.Input[i] = e.node(n.GetName()+"/zerocost_bound", "Mul", []string{n.Input[i], e.scalar(math.Pow(10, -s), ox.Float)})
+				}
+			}
+			if ox.HasAttr(n, "min") || ox.HasAttr(n, "max") {
+				return nil, fmt.Errorf("autodiff: %s: Clip node %q has attribute bounds (opset < 11)", m.Name(), n.GetName())
+			}
+			g.Node = append(g.Node, n)
+			setAll(s)
+		case noGradient[op]:
+			g.Node = append(g.Node, n)
+			setAll(0)
+		default:
+			// Materialise the true value where it fits float32.
+			for i, x := range n.Input {
+				s := scale[x]
+				if x == "" || s == 0 {
+					continue
+				}
+				if s > 30 || s < -30 {
+					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, which float32 cannot hold; synflow rescaling supports piecewise-linear networks", m.Name(), n.GetName(), op, s)
+				}
+				n.Input[i] = e.node(n.GetName()+"/zerocost_unscale", "Mul", []string{x, e.scalar(math.Pow(10, s), ox.Float)})
+			}
+			g.Node = append(g.Node, n)
+			setAll(0)
+		}
+	}
+	return &Rescaled{Model: out, Log10Scale: scale}, nil
+}
+
+// rowGain returns the largest sum of |W| over the inputs of one output unit.
+func rowGain(w *onnx.TensorProto, l ox.Layer) (float64, error) {
+	v, err := ox.TensorFloat64s(w)
+	if err != nil {
+		return 0, err
+	}
+	dims := w.GetDims()
+	outAxis := 0
+	if l.Transposed {
+		outAxis = len(dims) - 1
+	}
+	if l.Op == "ConvTranspose" {
+		outAxis = 1
+	}
+	stride := 1
+	for _, d := range dims[outAxis+1:] {
+		stride *= int(d)
+	}
+	sums := make([]float64, dims[outAxis])
+	for i, x := range v {
+		sums[(i/stride)%int(dims[outAxis])] += math.Abs(x)
+	}
+	gain := 0.0
+	for _, s := range sums {
+		gain = math.Max(gain, s)
+	}
+	if gain == 0 || math.IsNaN(gain) || math.IsInf(gain, 0) {
+		return 1, nil
+	}
+	return gain, nil
+}
+
+// initElemOr is the element type of a tensor when known from initializers
+// or graph inputs.
+func (e *emitter) initElemOr(name string, def int32) int32 {
+	if e.shapes != nil {
+		if info, ok := e.shapes[name]; ok && info.Elem != 0 {
+			return info.Elem
+		}
+	}
+	for _, t := range e.g.GetInitializer() {
+		if t.GetName() == name {
+			return t.GetDataType()
+		}
+	}
+	return def
+}

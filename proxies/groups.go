@@ -1,0 +1,477 @@
+package proxies
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// channelAxis is the axis of a layer's output that holds its output units.
+func channelAxis(l ox.Layer) int {
+	if l.Op == "Conv" || l.Op == "ConvTranspose" {
+		return 1
+	}
+	return -1
+}
+
+// runCE computes grad_norm, snip, plain, fisher and grasp from one gradient
+// graph with the cross-entropy head (and, for grasp, two more runs).
+func (s *scorer) runCE(names []string, out groupOutput) error {
+	var wrt []string
+	var fisher []autodiff.FisherTensor
+	for _, l := range s.layers {
+		wrt = append(wrt, l.Param)
+	}
+	if contains(names, "fisher") {
+		for _, l := range s.layers {
+			wrt = append(wrt, l.Output)
+			fisher = append(fisher, autodiff.FisherTensor{Tensor: l.Output, ChannelAxis: channelAxis(l)})
+		}
+	}
+	grasp := contains(names, "grasp")
+	g, err := engine.NewGradient(s.m, engine.Options{
+		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy, BN: s.opts.BN, Fisher: fisher},
+		InputShape: s.opts.Batch.Input.Shape,
+		FeedParams: grasp,
+		Session:    s.opts.Session,
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Destroy()
+	s.shapes = g.Shapes
+	labels, err := s.labels(g.Classes)
+	if err != nil {
+		return err
+	}
+	feeds := map[string]*runtime.Tensor{
+		s.input.Name: s.opts.Batch.Input,
+		g.Labels:     runtime.NewInt64([]int64{int64(len(labels))}, labels),
+	}
+	var params map[string]*runtime.Tensor
+	if grasp {
+		if params, err = engine.ParamValues(g.Forward, g.Params); err != nil {
+			return err
+		}
+		for k, v := range params {
+			feeds[k] = v
+		}
+	}
+	res, err := g.Run(feeds)
+	if err != nil {
+		return err
+	}
+	grads := map[string][]float64{}
+	for _, l := range s.layers {
+		grads[l.Param] = res[g.Grads[l.Param]].Float64s()
+	}
+	per := func(f func(w, gr []float64) float64) *ProxyResult {
+		scores := make([]float64, len(s.layers))
+		for i, l := range s.layers {
+			scores[i] = f(s.weights[l.Param], grads[l.Param])
+		}
+		return s.perLayer(scores)
+	}
+	for _, name := range names {
+		switch name {
+		case "grad_norm":
+			out.results[name] = per(func(_, gr []float64) float64 {
+				t := 0.0
+				for _, v := range gr {
+					t += v * v
+				}
+				return math.Sqrt(t)
+			})
+		case "snip":
+			out.results[name] = per(func(w, gr []float64) float64 {
+				t := 0.0
+				for i := range w {
+					t += math.Abs(w[i] * gr[i])
+				}
+				return t
+			})
+		case "plain":
+			out.results[name] = per(func(w, gr []float64) float64 {
+				t := 0.0
+				for i := range w {
+					t += w[i] * gr[i]
+				}
+				return t
+			})
+		case "fisher":
+			scores := make([]float64, len(s.layers))
+			for i, l := range s.layers {
+				total := 0.0
+				for _, f := range res[autodiff.FisherName(l.Output)].Float64s() {
+					total += math.Abs(f)
+				}
+				scores[i] = total * float64(l.FanIn())
+			}
+			out.results[name] = s.perLayer(scores)
+		case "grasp":
+			r, err := s.grasp(g, feeds, params, grads)
+			if err != nil {
+				out.errs[name] = err.Error()
+				continue
+			}
+			out.results[name] = r
+		}
+	}
+	return nil
+}
+
+// grasp computes −W ⊙ H·g per layer, with g the gradient of the first run
+// and H·g = (∇L(W + ε·g) − ∇L(W − ε·g)) / 2ε over the layer weights.
+func (s *scorer) grasp(g *engine.Gradient, feeds, params map[string]*runtime.Tensor, grads map[string][]float64) (*ProxyResult, error) {
+	wn, gn := 0.0, 0.0
+	for _, l := range s.layers {
+		for i, w := range s.weights[l.Param] {
+			wn += w * w
+			gn += grads[l.Param][i] * grads[l.Param][i]
+		}
+	}
+	if gn == 0 {
+		return nil, fmt.Errorf("proxies: grasp: the gradient is zero")
+	}
+	eps := s.opts.GraspStep * math.Sqrt(wn) / math.Sqrt(gn)
+	run := func(sign float64) (map[string][]float64, error) {
+		for _, l := range s.layers {
+			t := params[l.Param]
+			w, gr := s.weights[l.Param], grads[l.Param]
+			for i := range w {
+				v := w[i] + sign*eps*gr[i]
+				if t.F64 != nil {
+					t.F64[i] = v
+				} else {
+					t.F32[i] = float32(v)
+				}
+			}
+		}
+		res, err := g.Run(feeds)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]float64{}
+		for _, l := range s.layers {
+			out[l.Param] = res[g.Grads[l.Param]].Float64s()
+		}
+		return out, nil
+	}
+	plus, err := run(1)
+	if err != nil {
+		return nil, err
+	}
+	minus, err := run(-1)
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]float64, len(s.layers))
+	for i, l := range s.layers {
+		w := s.weights[l.Param]
+		for j := range w {
+			hg := (plus[l.Param][j] - minus[l.Param][j]) / (2 * eps)
+			scores[i] += -w[j] * hg
+		}
+	}
+	return s.perLayer(scores), nil
+}
+
+// runSum computes jacob_cov and nwot from one run with the sum head.
+func (s *scorer) runSum(names []string, out groupOutput) error {
+	jacob, nwot := contains(names, "jacob_cov"), contains(names, "nwot")
+	req := autodiff.Request{Head: autodiff.HeadSum, BN: s.opts.BN, ReluKernel: nwot}
+	if jacob {
+		req.WRT = []string{s.input.Name}
+	}
+	g, err := engine.NewGradient(s.m, engine.Options{Request: req, InputShape: s.opts.Batch.Input.Shape, Session: s.opts.Session})
+	if err != nil {
+		return err
+	}
+	defer g.Destroy()
+	if s.shapes == nil {
+		s.shapes = g.Shapes
+	}
+	res, err := g.Run(map[string]*runtime.Tensor{s.input.Name: s.opts.Batch.Input})
+	if err != nil {
+		return err
+	}
+	if jacob {
+		j := res[g.Grads[s.input.Name]]
+		score, err := jacobCov(j.Float64s(), int(j.Shape[0]))
+		if err != nil {
+			out.errs["jacob_cov"] = err.Error()
+		} else {
+			out.results["jacob_cov"] = &ProxyResult{Score: score}
+		}
+	}
+	if nwot {
+		k := res[autodiff.ReluKernelOutput]
+		n := int(k.Shape[0])
+		logdet, sign := mat.LogDet(mat.NewDense(n, n, k.Float64s()))
+		if sign == 0 || math.IsInf(logdet, 0) {
+			out.errs["nwot"] = "proxies: nwot: the ReLU kernel is singular (two samples share every activation pattern)"
+		} else {
+			out.results["nwot"] = &ProxyResult{Score: logdet}
+		}
+	}
+	return nil
+}
+
+// jacobCov scores the N×D input Jacobian: −Σ [log(v + k) + 1/(v + k)] over
+// the eigenvalues v of the N×N correlation matrix of its rows, k = 1e-5.
+func jacobCov(j []float64, n int) (float64, error) {
+	if n < 2 {
+		return 0, fmt.Errorf("proxies: jacob_cov needs a batch of at least 2 samples")
+	}
+	d := len(j) / n
+	rows := make([][]float64, n)
+	for i := range rows {
+		r := append([]float64{}, j[i*d:(i+1)*d]...)
+		mean := 0.0
+		for _, v := range r {
+			mean += v
+		}
+		mean /= float64(d)
+		norm := 0.0
+		for k := range r {
+			r[k] -= mean
+			norm += r[k] * r[k]
+		}
+		if norm == 0 {
+			return 0, fmt.Errorf("proxies: jacob_cov: the input gradient of sample %d is constant, so its correlation is undefined (NaN in the reference)", i)
+		}
+		norm = math.Sqrt(norm)
+		for k := range r {
+			r[k] /= norm
+		}
+		rows[i] = r
+	}
+	c := mat.NewSymDense(n, nil)
+	for a := 0; a < n; a++ {
+		for b := a; b < n; b++ {
+			dot := 0.0
+			for k := 0; k < d; k++ {
+				dot += rows[a][k] * rows[b][k]
+			}
+			c.SetSym(a, b, dot)
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(c, false) {
+		return 0, fmt.Errorf("proxies: jacob_cov: the eigen-decomposition did not converge")
+	}
+	const k = 1e-5
+	score := 0.0
+	for _, v := range eig.Values(nil) {
+		score -= math.Log(v+k) + 1/(v+k)
+	}
+	return score, nil
+}
+
+// ones returns the all-ones sample of the synflow variants: one sample of the
+// batch's shape, or of the model's static input shape.
+func (s *scorer) ones() (*runtime.Tensor, error) {
+	shape := append([]int64{}, s.input.Dims...)
+	if s.opts.Batch != nil && s.opts.Batch.Input != nil {
+		shape = append([]int64{}, s.opts.Batch.Input.Shape...)
+	}
+	shape[0] = 1
+	for i, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("proxies: input %q has a dynamic size at axis %d: give the input shape", s.input.Name, i)
+		}
+	}
+	return zoo.Ones(shape), nil
+}
+
+// runSynflow computes synflow on the rescaled |params|, BN-free model.
+func (s *scorer) runSynflow(out groupOutput) error {
+	fwd, err := autodiff.Normalize(s.m, autodiff.BNRemove)
+	if err != nil {
+		return err
+	}
+	abs, err := autodiff.AbsParams(fwd)
+	if err != nil {
+		return err
+	}
+	rs, err := autodiff.Rescale(abs)
+	if err != nil {
+		return err
+	}
+	r, err := s.synflowRun(rs.Model, autodiff.BNRemove, rs.Log10Scale)
+	if err != nil {
+		return err
+	}
+	out.results["synflow"] = r
+	return nil
+}
+
+// runSynflowBN computes synflow_bn: |params|, train-mode BN on one sample.
+func (s *scorer) runSynflowBN(out groupOutput) error {
+	fwd, err := autodiff.Normalize(s.m, autodiff.BNTrain)
+	if err != nil {
+		return err
+	}
+	abs, err := autodiff.AbsParams(fwd)
+	if err != nil {
+		return err
+	}
+	r, err := s.synflowRun(abs, autodiff.BNTrain, nil)
+	if err != nil {
+		return err
+	}
+	out.results["synflow_bn"] = r
+	return nil
+}
+
+// synflowRun differentiates R = Σ outputs of m on one all-ones sample and
+// returns Σ|W ⊙ dR/dW| per layer, times 10^scale[output] (see autodiff.Rescale).
+func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]float64) (*ProxyResult, error) {
+	x, err := s.ones()
+	if err != nil {
+		return nil, err
+	}
+	var wrt []string
+	for _, l := range s.layers {
+		wrt = append(wrt, l.Param)
+	}
+	g, err := engine.NewGradient(m, engine.Options{
+		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: bn},
+		InputShape: x.Shape,
+		FeedParams: true,
+		Session:    s.opts.Session,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer g.Destroy()
+	feeds, err := engine.ParamValues(g.Forward, g.Params)
+	if err != nil {
+		return nil, err
+	}
+	feeds[s.input.Name] = x
+	res, err := g.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	offset := scale[g.Head]
+	r := &ProxyResult{}
+	total := math.Inf(-1)
+	for _, l := range s.layers {
+		w := feeds[l.Param].Float64s()
+		gr := res[g.Grads[l.Param]].Float64s()
+		t := 0.0
+		for i := range w {
+			t += math.Abs(w[i] * gr[i])
+		}
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return nil, fmt.Errorf("proxies: synflow of layer %q is %v in float32 (the rescaling could not keep it in range)", l.Param, t)
+		}
+		lg := math.Log10(t) + offset
+		total = logAdd10(total, lg)
+		l10 := lg
+		r.Layers = append(r.Layers, LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape, Score: pow10(lg), Log10: &l10})
+	}
+	r.Score = pow10(total)
+	r.Log10 = &total
+	return r, nil
+}
+
+// logAdd10 returns log10(10^a + 10^b).
+func logAdd10(a, b float64) float64 {
+	if math.IsInf(a, -1) {
+		return b
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	hi, lo := math.Max(a, b), math.Min(a, b)
+	return hi + math.Log10(1+math.Pow(10, lo-hi))
+}
+
+// pow10 is 10^x, capped at the largest float64 (the log10 stays exact).
+func pow10(x float64) float64 {
+	if x > 308 {
+		return math.MaxFloat64
+	}
+	return math.Pow(10, x)
+}
+
+// runStatic computes params, flops and l2_norm.
+func (s *scorer) runStatic(names []string, out groupOutput) error {
+	for _, name := range names {
+		switch name {
+		case "params":
+			running := map[string]bool{}
+			for _, n := range s.m.Graph().GetNode() {
+				if n.GetOpType() == "BatchNormalization" && len(n.GetInput()) >= 5 {
+					running[n.GetInput()[3]], running[n.GetInput()[4]] = true, true
+				}
+			}
+			total := 0.0
+			for _, t := range s.m.Graph().GetInitializer() {
+				if engine.IsParameter(t) && !running[t.GetName()] {
+					total += float64(runtime.NumElements(t.GetDims()))
+				}
+			}
+			scores := make([]float64, len(s.layers))
+			for i, l := range s.layers {
+				scores[i] = float64(runtime.NumElements(l.Shape))
+			}
+			r := s.perLayer(scores)
+			r.Score = total
+			out.results[name] = r
+		case "l2_norm":
+			scores := make([]float64, len(s.layers))
+			for i, l := range s.layers {
+				for _, w := range s.weights[l.Param] {
+					scores[i] += w * w
+				}
+				scores[i] = math.Sqrt(scores[i])
+			}
+			out.results[name] = s.perLayer(scores)
+		case "flops":
+			if err := s.ensureShapes(); err != nil {
+				out.errs[name] = err.Error()
+				continue
+			}
+			scores := make([]float64, len(s.layers))
+			for i, l := range s.layers {
+				perSample := 1.0
+				for axis, d := range s.shapes[l.Output].Dims {
+					if axis > 0 && d > 0 { // axis 0 is the batch
+						perSample *= float64(d)
+					}
+				}
+				scores[i] = perSample * float64(l.FanIn())
+			}
+			out.results[name] = s.perLayer(scores)
+		}
+	}
+	return nil
+}
+
+// ensureShapes finds tensor shapes at the scoring input size when no
+// gradient graph did yet.
+func (s *scorer) ensureShapes() error {
+	if s.shapes != nil {
+		return nil
+	}
+	x, err := s.ones()
+	if err != nil {
+		return err
+	}
+	shapes, err := engine.ShapeFinder(x.Shape[1:], s.opts.Session)(s.fwd)
+	if err != nil {
+		return err
+	}
+	s.shapes = shapes
+	return nil
+}

@@ -1,0 +1,244 @@
+package proxies
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// Options configure Score.
+type Options struct {
+	// Proxies to compute (nil: all of the registry).
+	Proxies []string
+	// Batch is the minibatch for the proxies that need data. Its labels are
+	// used when present; otherwise labels are drawn with Seed.
+	Batch *zoo.Batch
+	Seed  uint64
+	// BN is the BatchNormalization mode of the data proxies (default train,
+	// as the reference scores networks).
+	BN autodiff.BNMode
+	// PerLayer keeps the per-layer scores in the result.
+	PerLayer bool
+	// GraspStep is the relative step of the central difference that gives
+	// grasp's Hessian-vector product: W ± ε·g with ε·‖g‖ = GraspStep·‖W‖
+	// (default 1e-3).
+	GraspStep float64
+	Session   runtime.SessionOptions
+}
+
+// ErrNoLayers is returned for a model without Conv, Gemm or MatMul layers.
+var ErrNoLayers = errors.New("proxies: the model has no Conv, ConvTranspose, Gemm or MatMul layer with a weight initializer")
+
+// scorer holds what the groups of one Score call share.
+type scorer struct {
+	m       *ox.Model
+	fwd     *ox.Model // normalised with opts.BN: node names and layers
+	layers  []ox.Layer
+	opts    Options
+	input   ox.Input
+	shapes  autodiff.Shapes
+	weights map[string][]float64
+	res     *Result
+}
+
+// Score computes the requested proxies of m. A proxy that fails is reported
+// in Result.Errors and the others still come out; Score itself fails only
+// when nothing can be computed (bad options, no layers, a batch of the
+// wrong shape).
+func Score(m *ox.Model, opts Options) (*Result, error) {
+	if opts.Proxies == nil {
+		opts.Proxies = Names()
+	}
+	if opts.GraspStep == 0 {
+		opts.GraspStep = 1e-3
+	}
+	want := map[group][]string{}
+	needData := false
+	for _, name := range opts.Proxies {
+		info, ok := Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %v)", name, Names())
+		}
+		want[info.group] = append(want[info.group], name)
+		needData = needData || info.NeedsData
+	}
+	data, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	s := &scorer{m: m, opts: opts, res: &Result{Model: m.Name(), SHA256: hex.EncodeToString(sum[:]), Proxies: map[string]*ProxyResult{}, Errors: map[string]string{}}}
+	if s.fwd, err = autodiff.Normalize(m, opts.BN); err != nil {
+		return nil, err
+	}
+	if s.layers = s.fwd.Layers(); len(s.layers) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoLayers, m.Name())
+	}
+	ins := s.fwd.Inputs()
+	if len(ins) != 1 || (ins[0].ElemType != ox.Float && ins[0].ElemType != ox.Double) {
+		return nil, fmt.Errorf("proxies: %s has %d inputs; zerocost scores models with one float input (an image batch)", m.Name(), len(ins))
+	}
+	s.input = ins[0]
+	if needData {
+		if opts.Batch == nil || opts.Batch.Input == nil {
+			return nil, fmt.Errorf("proxies: %v need an input batch", want)
+		}
+		if err := s.checkBatch(opts.Batch.Input.Shape); err != nil {
+			return nil, err
+		}
+		s.res.InputShape = opts.Batch.Input.Shape
+	} else if opts.Batch != nil && opts.Batch.Input != nil {
+		if err := s.checkBatch(opts.Batch.Input.Shape); err != nil {
+			return nil, err
+		}
+		s.res.InputShape = opts.Batch.Input.Shape
+	}
+	if s.weights, err = layerWeights(s.fwd, s.layers); err != nil {
+		return nil, err
+	}
+	for _, g := range []group{groupCE, groupSum, groupSynflow, groupSynflowBN, groupStatic} {
+		names := want[g]
+		if len(names) == 0 {
+			continue
+		}
+		start := time.Now()
+		out, err := s.runGroup(g, names)
+		elapsed := float64(time.Since(start).Microseconds()) / 1000
+		for _, name := range names {
+			if err != nil {
+				s.res.Errors[name] = err.Error()
+				continue
+			}
+			if e, failed := out.errs[name]; failed {
+				s.res.Errors[name] = e
+				continue
+			}
+			r := out.results[name]
+			r.TimeMS = elapsed
+			if !opts.PerLayer {
+				r.Layers = nil
+			}
+			s.res.Proxies[name] = r
+		}
+	}
+	if len(s.res.Errors) == 0 {
+		s.res.Errors = nil
+	}
+	return s.res, nil
+}
+
+// checkBatch checks a batch shape against the model's input.
+func (s *scorer) checkBatch(shape []int64) error {
+	if len(shape) != len(s.input.Dims) {
+		return fmt.Errorf("proxies: %s: the batch has shape %v but input %q has rank %d (%v)", s.m.Name(), shape, s.input.Name, len(s.input.Dims), s.input.Dims)
+	}
+	for i, d := range s.input.Dims {
+		if d > 0 && d != shape[i] {
+			return fmt.Errorf("proxies: %s: the batch has shape %v but input %q needs size %d at axis %d (%v)", s.m.Name(), shape, s.input.Name, d, i, s.input.Dims)
+		}
+	}
+	return nil
+}
+
+// groupOutput is what one group computed.
+type groupOutput struct {
+	results map[string]*ProxyResult
+	errs    map[string]string
+}
+
+func (s *scorer) runGroup(g group, names []string) (out groupOutput, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("proxies: internal error: %v", p)
+		}
+	}()
+	out = groupOutput{results: map[string]*ProxyResult{}, errs: map[string]string{}}
+	switch g {
+	case groupCE:
+		err = s.runCE(names, out)
+	case groupSum:
+		err = s.runSum(names, out)
+	case groupSynflow:
+		err = s.runSynflow(out)
+	case groupSynflowBN:
+		err = s.runSynflowBN(out)
+	case groupStatic:
+		err = s.runStatic(names, out)
+	}
+	// A score that is not a number is an error for that proxy.
+	for name, r := range out.results {
+		if math.IsNaN(r.Score) || (math.IsInf(r.Score, 0) && r.Log10 == nil) {
+			out.errs[name] = fmt.Sprintf("proxies: %s is %v (the network's signals vanish or overflow)", name, r.Score)
+		}
+	}
+	return out, err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// layerWeights reads the weight of every layer as float64.
+func layerWeights(m *ox.Model, layers []ox.Layer) (map[string][]float64, error) {
+	names := make([]string, len(layers))
+	for i, l := range layers {
+		names[i] = l.Param
+	}
+	vals, err := engine.ParamValues(m, names)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]float64{}
+	for name, t := range vals {
+		v := t.Float64s()
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, fmt.Errorf("proxies: %s: weight %q holds NaN or infinite values; re-initialise or re-export the model", m.Name(), name)
+			}
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// perLayer builds a ProxyResult from one score per layer.
+func (s *scorer) perLayer(scores []float64) *ProxyResult {
+	r := &ProxyResult{}
+	for i, l := range s.layers {
+		r.Score += scores[i]
+		r.Layers = append(r.Layers, LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape, Score: scores[i]})
+	}
+	return r
+}
+
+// labels returns the batch's labels, or seeded random ones, checked against classes.
+func (s *scorer) labels(classes int64) ([]int64, error) {
+	b := s.opts.Batch
+	n := int(b.Input.Shape[0])
+	if b.Labels == nil {
+		return zoo.RandomLabels(n, classes, s.opts.Seed), nil
+	}
+	if len(b.Labels) != n {
+		return nil, fmt.Errorf("proxies: %d labels for a batch of %d", len(b.Labels), n)
+	}
+	for i, l := range b.Labels {
+		if l < 0 || l >= classes {
+			return nil, fmt.Errorf("proxies: label %d of sample %d is outside 0..%d: the model has %d classes", l, i, classes-1, classes)
+		}
+	}
+	return b.Labels, nil
+}

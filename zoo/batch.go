@@ -1,0 +1,183 @@
+package zoo
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// Batch is a minibatch for scoring: an input tensor and, when the data come
+// with them, one label per sample.
+type Batch struct {
+	Input  *runtime.Tensor
+	Labels []int64 // nil when the data have none
+}
+
+// Ones returns a float32 tensor of ones.
+func Ones(shape []int64) *runtime.Tensor {
+	data := make([]float32, runtime.NumElements(shape))
+	for i := range data {
+		data[i] = 1
+	}
+	return runtime.NewFloat32(shape, data)
+}
+
+// RandomLabels returns n labels drawn uniformly from 0..classes-1.
+func RandomLabels(n int, classes int64, seed uint64) []int64 {
+	rng := rand.New(rand.NewPCG(seed, 0x6c6162656c73))
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = rng.Int64N(classes)
+	}
+	return out
+}
+
+// CIFAR-10 normalisation used by the NAS literature.
+var (
+	CIFARMean = [3]float32{0.4914, 0.4822, 0.4465}
+	CIFARStd  = [3]float32{0.2023, 0.1994, 0.2010}
+)
+
+const cifarRecord = 1 + 3*32*32
+
+// ReadCIFAR10 reads n images (and labels) from a CIFAR-10 binary file
+// (data_batch_N.bin format: 1 label byte + 3072 pixel bytes per record),
+// normalised with CIFARMean and CIFARStd, as an n×3×32×32 batch. With
+// sample true the n records are drawn without replacement with seed;
+// otherwise the first n are taken.
+func ReadCIFAR10(path string, n int, sample bool, seed uint64) (*Batch, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("zoo: %w", err)
+	}
+	if len(data) == 0 || len(data)%cifarRecord != 0 {
+		return nil, fmt.Errorf("zoo: %s is not a CIFAR-10 binary file: %d bytes is not a multiple of the %d-byte record", path, len(data), cifarRecord)
+	}
+	records := len(data) / cifarRecord
+	if n <= 0 || n > records {
+		return nil, fmt.Errorf("zoo: %s holds %d images; asked for %d", path, records, n)
+	}
+	idx := make([]int, records)
+	for i := range idx {
+		idx[i] = i
+	}
+	if sample {
+		rng := rand.New(rand.NewPCG(seed, 0x63696661))
+		rng.Shuffle(records, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+	}
+	pixels := make([]float32, n*3*32*32)
+	labels := make([]int64, n)
+	for k := 0; k < n; k++ {
+		rec := data[idx[k]*cifarRecord : (idx[k]+1)*cifarRecord]
+		if rec[0] > 9 {
+			return nil, fmt.Errorf("zoo: %s: record %d has label %d, not 0..9: not a CIFAR-10 file", path, idx[k], rec[0])
+		}
+		labels[k] = int64(rec[0])
+		for c := 0; c < 3; c++ {
+			for p := 0; p < 1024; p++ {
+				v := float32(rec[1+c*1024+p]) / 255
+				pixels[(k*3+c)*1024+p] = (v - CIFARMean[c]) / CIFARStd[c]
+			}
+		}
+	}
+	return &Batch{Input: runtime.NewFloat32([]int64{int64(n), 3, 32, 32}, pixels), Labels: labels}, nil
+}
+
+var npyHeader = regexp.MustCompile(`'descr':\s*'([^']*)'.*'fortran_order':\s*(True|False).*'shape':\s*\(([^)]*)\)`)
+
+// ReadNPY reads a NumPy .npy file holding float32, float64 (converted to
+// float32) or int64 values in C order, and returns its shape and values
+// (floats as float32, integers as int64).
+func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("zoo: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	magic := make([]byte, 8)
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic[:6]) != "\x93NUMPY" {
+		return nil, nil, nil, fmt.Errorf("zoo: %s is not a .npy file", path)
+	}
+	var hlen int
+	if magic[6] == 1 {
+		var l uint16
+		err = binary.Read(r, binary.LittleEndian, &l)
+		hlen = int(l)
+	} else {
+		var l uint32
+		err = binary.Read(r, binary.LittleEndian, &l)
+		hlen = int(l)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("zoo: %s: truncated header", path)
+	}
+	header := make([]byte, hlen)
+	if _, err := io.ReadFull(r, header); err != nil {
+		return nil, nil, nil, fmt.Errorf("zoo: %s: truncated header", path)
+	}
+	mt := npyHeader.FindStringSubmatch(string(header))
+	if mt == nil {
+		return nil, nil, nil, fmt.Errorf("zoo: %s: cannot read the .npy header %q", path, strings.TrimSpace(string(header)))
+	}
+	if mt[2] == "True" {
+		return nil, nil, nil, fmt.Errorf("zoo: %s is in Fortran order; save it with numpy.ascontiguousarray", path)
+	}
+	for _, part := range strings.Split(mt[3], ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		d, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("zoo: %s: bad shape %q", path, mt[3])
+		}
+		shape = append(shape, d)
+	}
+	n := runtime.NumElements(shape)
+	switch mt[1] {
+	case "<f4":
+		floats = make([]float32, n)
+		err = binary.Read(r, binary.LittleEndian, floats)
+	case "<f8":
+		v := make([]float64, n)
+		err = binary.Read(r, binary.LittleEndian, v)
+		floats = make([]float32, n)
+		for i, x := range v {
+			floats[i] = float32(x)
+		}
+	case "<i8":
+		ints = make([]int64, n)
+		err = binary.Read(r, binary.LittleEndian, ints)
+	case "<i4":
+		v := make([]int32, n)
+		err = binary.Read(r, binary.LittleEndian, v)
+		ints = make([]int64, n)
+		for i, x := range v {
+			ints[i] = int64(x)
+		}
+	default:
+		return nil, nil, nil, fmt.Errorf("zoo: %s holds %s values; use float32, float64 or int64", path, mt[1])
+	}
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, nil, nil, fmt.Errorf("zoo: %s is truncated: shape %v needs more data", path, shape)
+		}
+		return nil, nil, nil, fmt.Errorf("zoo: %s: %w", path, err)
+	}
+	for _, v := range floats {
+		if math.IsNaN(float64(v)) {
+			return nil, nil, nil, fmt.Errorf("zoo: %s holds NaN values", path)
+		}
+	}
+	return shape, floats, ints, nil
+}
