@@ -7,12 +7,12 @@ import (
 // Layer is a convolution or fully connected layer: the unit zero-cost proxies
 // score. Only its weight counts (never the bias or normalisation parameters).
 type Layer struct {
-	Node   string  `json:"node"`   // node name
-	Op     string  `json:"op"`     // Conv, ConvTranspose, Gemm or MatMul
-	Param  string  `json:"param"`  // the weight initializer
-	Shape  []int64 `json:"shape"`  // the weight's shape
-	Output string  `json:"-"`      // the node's output tensor (the layer's activation)
-	Groups int64   `json:"-"`      // convolution groups (1 otherwise)
+	Node   string  `json:"node"`  // node name
+	Op     string  `json:"op"`    // Conv, ConvTranspose, Gemm or MatMul
+	Param  string  `json:"param"` // the weight initializer
+	Shape  []int64 `json:"shape"` // the weight's shape
+	Output string  `json:"-"`     // the node's output tensor (the layer's activation)
+	Groups int64   `json:"-"`     // convolution groups (1 otherwise)
 	// Transposed is true when the weight reaches the node through a
 	// Transpose (PyTorch exports Linear on 3-D inputs as MatMul(x, Wᵀ)),
 	// or for Gemm with transB = 0: the output features are then the last axis.

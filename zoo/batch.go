@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -180,4 +181,73 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 		}
 	}
 	return shape, floats, ints, nil
+}
+
+// DataSpec says where a scoring batch comes from.
+type DataSpec struct {
+	// Source is "random" (standard normal, the default), "ones", a .npy
+	// file or a CIFAR-10 binary file (.bin).
+	Source string
+	// Labels is an optional .npy file of int64 labels.
+	Labels string
+	// BatchSize is the number of samples (default 64); a .npy file gives
+	// its own.
+	BatchSize int
+	// Shape is the shape of one sample (C×H×W) or of the whole batch, for
+	// models with dynamic sizes.
+	Shape []int64
+	Seed  uint64
+	// Sample draws CIFAR-10 records with Seed instead of taking the first ones.
+	Sample bool
+}
+
+// LoadBatch builds the scoring batch for a model input.
+func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
+	n := spec.BatchSize
+	if n <= 0 {
+		n = 64
+	}
+	var b *Batch
+	switch src := spec.Source; {
+	case src == "" || src == "random" || src == "ones":
+		dims, err := in.ResolveShape(spec.Shape, int64(n))
+		if err != nil {
+			return nil, fmt.Errorf("zoo: %w", err)
+		}
+		if src == "ones" {
+			b = &Batch{Input: Ones(dims)}
+		} else {
+			b = &Batch{Input: RandomNormal(dims, spec.Seed)}
+		}
+	case strings.HasSuffix(src, ".npy"):
+		shape, floats, _, err := ReadNPY(src)
+		if err != nil {
+			return nil, err
+		}
+		if floats == nil {
+			return nil, fmt.Errorf("zoo: %s holds integers; the input batch must be float", src)
+		}
+		b = &Batch{Input: runtime.NewFloat32(shape, floats)}
+	case strings.HasSuffix(src, ".bin"):
+		var err error
+		if b, err = ReadCIFAR10(src, n, spec.Sample, spec.Seed); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("zoo: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
+	}
+	if spec.Labels != "" {
+		shape, _, ints, err := ReadNPY(spec.Labels)
+		if err != nil {
+			return nil, err
+		}
+		if ints == nil || len(shape) != 1 {
+			return nil, fmt.Errorf("zoo: %s must hold a 1-D int64 array of labels", spec.Labels)
+		}
+		if int64(len(ints)) != b.Input.Shape[0] {
+			return nil, fmt.Errorf("zoo: %s holds %d labels for a batch of %d", spec.Labels, len(ints), b.Input.Shape[0])
+		}
+		b.Labels = ints
+	}
+	return b, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -217,4 +219,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stderr, "demo: wrote the built-in tiny CNN to %s\n", path)
 	return runModel(ctx, []string{path, "--input-shape", "3x32x32", "--batch-size", "4", "--ep", string(opts.Provider), "--ort-lib", rf.ortLib}, stdout, stderr)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -31,6 +31,7 @@ func init() {
 		"run-model": {"run a plain forward pass of MODEL.onnx on random input and print output shapes and checksums", runModel},
 		"demo":      {"the built-in default job (see README)", runDemo},
 		"gradcheck": {"check the gradient graph of MODEL.onnx against finite differences", runGradcheck},
+		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
 	}
 }
 

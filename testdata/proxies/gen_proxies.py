@@ -99,6 +99,7 @@ def load_from_files(model_dir, build):
 def fresh(model):
     """A float64, train-mode deep copy: every proxy starts from one (BN running stats never leak)."""
     m = copy.deepcopy(model).double()
+    swap_hard_activations(m)
     m.train()
     m.zero_grad(set_to_none=True)
     return m
@@ -145,7 +146,9 @@ def p_gradients(model, x, y):
 
 class Hardsigmoid2(nn.Module):
     """relu6(x + 3) / 6: the same float64 forward as nn.Hardsigmoid (same kernel arithmetic),
-    but twice differentiable in torch 1.13 (aten::hardsigmoid_backward has no derivative)."""
+    but twice differentiable in torch 1.13 (aten::hardsigmoid_backward has no derivative), and
+    with the exact derivative 1/6 (torch 1.13's hardsigmoid_backward multiplies by the float32
+    constant 1.0f/6.0f even in float64: 0.1666666716337204)."""
     def forward(self, x):
         return F.relu6(x + 3.0) / 6.0
 
@@ -172,7 +175,6 @@ def swap_hard_activations(m):
 
 def p_grasp(model, x, y):
     m = fresh(model)
-    swapped = swap_hard_activations(m)
     L = counted_layers(m)
     weights = [mod.weight for _, mod in L]
     loss = F.cross_entropy(m(x), y)
@@ -188,11 +190,7 @@ def p_grasp(model, x, y):
     z.backward()
     arrays = {k: -mod.weight.detach() * weight_grad(mod).detach() for k, mod in L}
     layers, total = layer_dict(arrays)
-    res = {"score": total, "layers": layers}
-    if swapped:
-        res["note"] = ("%d Hardsigmoid/Hardswish modules replaced by relu6 compositions "
-                       "(no double backward in torch 1.13)" % swapped)
-    return res
+    return {"score": total, "layers": layers}
 
 
 def p_fisher(model, x, y):
@@ -269,6 +267,7 @@ def synflow_pass(model, shape, bn, log2_alpha=0, log2_beta=0):
     """One synflow pass. Input = ALPHA * ones([1, C, H, W]), backward seeded with BETA.
     Returns (R, {layer: per-weight array}, bn modules removed)."""
     m = copy.deepcopy(model).double()
+    swap_hard_activations(m)
     removed = 0 if bn else replace_bn(m)
     with torch.no_grad():
         for p in m.parameters():
@@ -408,7 +407,14 @@ def compute(name):
         proxies["nwot_relu6"] = p_nwot(model, x, nn.ReLU6)
     proxies["params"] = p_params(model)
     t["rest"] = time.time() - t0
+    notes = []
+    n_hard = sum(1 for mm in model.modules() if type(mm) in (nn.Hardsigmoid, nn.Hardswish))
+    if n_hard:
+        notes.append("%d nn.Hardsigmoid/nn.Hardswish modules are computed as relu6(x+3)/6 and "
+                     "x*relu6(x+3)/6 (bitwise-identical forward; exact, twice-differentiable "
+                     "backward)" % n_hard)
     out = {"model": name, "fixture": rel(d), "input_shape": shape, "labels": fx["labels"],
+           "notes": notes,
            "logits_max_abs_diff_vs_fixture": diff, "proxies": proxies,
            "layer_order": [k for k, _ in counted_layers(model)]}
     return out, t

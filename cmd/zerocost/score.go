@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"text/tabwriter"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// scoreFlags are the proxy and data flags shared by score and rank.
+type scoreFlags struct {
+	runtimeFlags
+	proxies, data, labels, shape, bn string
+	batch                            int
+	seed                             uint64
+	sample, perLayer                 bool
+}
+
+func (f *scoreFlags) register(fs *flag.FlagSet) {
+	f.runtimeFlags.register(fs)
+	fs.StringVar(&f.proxies, "proxies", "all", "proxies to compute: all, paper, datafree, or a comma-separated list of "+fmt.Sprint(proxies.Names()))
+	fs.StringVar(&f.data, "data", "random", "input batch: random (standard normal), ones, FILE.npy (float32 N×C×H×W, or as the model's input), or a CIFAR-10 binary FILE.bin")
+	fs.StringVar(&f.labels, "labels", "", "int64 labels as FILE.npy (default: from CIFAR-10 data, otherwise random with --seed)")
+	fs.IntVar(&f.batch, "batch-size", 64, "batch size for random, ones and CIFAR-10 data")
+	fs.StringVar(&f.shape, "input-shape", "", "shape of one sample (CxHxW) for models with dynamic sizes")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of random data, labels and CIFAR-10 sampling")
+	fs.BoolVar(&f.sample, "sample", false, "draw the CIFAR-10 images at random (with --seed) instead of taking the first ones")
+	fs.StringVar(&f.bn, "bn", "train", "BatchNormalization for the data proxies: train (batch statistics, as the reference) or eval")
+	fs.BoolVar(&f.perLayer, "per-layer", false, "report every layer's score")
+}
+
+// options turns the flags into proxies.Options for model m.
+func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
+	var opts proxies.Options
+	var err error
+	if opts.Proxies, err = proxies.ParseList(f.proxies); err != nil {
+		return opts, usagef("--proxies: %v", err)
+	}
+	if opts.BN, err = autodiff.ParseBNMode(f.bn); err != nil || opts.BN == autodiff.BNRemove {
+		return opts, usagef("--bn must be train or eval, got %q", f.bn)
+	}
+	if opts.Session, err = f.sessionOptions(); err != nil {
+		return opts, err
+	}
+	shape, err := parseShape(f.shape)
+	if err != nil {
+		return opts, usagef("--input-shape: %v", err)
+	}
+	if f.batch < 1 {
+		return opts, usagef("--batch-size must be at least 1, got %d", f.batch)
+	}
+	ins := m.Inputs()
+	if len(ins) != 1 {
+		return opts, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", m.Name(), len(ins))
+	}
+	opts.Batch, err = zoo.LoadBatch(zoo.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample}, ins[0])
+	if err != nil {
+		return opts, err
+	}
+	opts.Seed, opts.PerLayer = f.seed, f.perLayer
+	return opts, nil
+}
+
+func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("score", stderr)
+	var sf scoreFlags
+	sf.register(fs)
+	format := fs.String("format", "table", "output format: table, json or csv")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one MODEL.onnx, got %d arguments", len(pos))
+	}
+	if *format != "table" && *format != "json" && *format != "csv" {
+		return usagef("--format must be table, json or csv, got %q", *format)
+	}
+	if _, err := proxies.ParseList(sf.proxies); err != nil {
+		return usagef("--proxies: %v", err)
+	}
+	m, err := onnximport.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	opts, err := sf.options(m)
+	if err != nil {
+		return err
+	}
+	if err := runtime.Init(sf.ortLib); err != nil {
+		return err
+	}
+	res, err := proxies.Score(m, opts)
+	if err != nil {
+		return err
+	}
+	if raw, err := os.ReadFile(pos[0]); err == nil {
+		res.SHA256 = sha256Hex(raw)
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(res)
+	case "csv":
+		err = writeScoreCSV(stdout, res, opts.Proxies)
+	default:
+		writeScoreTable(stdout, res, opts.Proxies)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("%d proxy(ies) failed: see errors", len(res.Errors))
+	}
+	return nil
+}
+
+func fmtLog10(p *proxies.ProxyResult) string {
+	if p.Log10 == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.4f", *p.Log10)
+}
+
+func writeScoreTable(w io.Writer, res *proxies.Result, names []string) {
+	fmt.Fprintf(w, "model %s  input %v\n", res.Model, res.InputShape)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROXY\tSCORE\tLOG10\tTIME_MS")
+	for _, name := range names {
+		if p, ok := res.Proxies[name]; ok {
+			fmt.Fprintf(tw, "%s\t%.6g\t%s\t%.1f\n", name, p.Score, fmtLog10(p), p.TimeMS)
+		} else if e, ok := res.Errors[name]; ok {
+			fmt.Fprintf(tw, "%s\terror: %s\t\t\n", name, e)
+		}
+	}
+	tw.Flush()
+	for _, name := range names {
+		p, ok := res.Proxies[name]
+		if !ok || len(p.Layers) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s per layer\n", name)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tOP\tPARAM\tSHAPE\tSCORE")
+		for _, l := range p.Layers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%.6g\n", l.Node, l.Op, l.Param, l.Shape, l.Score)
+		}
+		tw.Flush()
+	}
+}
+
+func writeScoreCSV(w io.Writer, res *proxies.Result, names []string) error {
+	cw := csv.NewWriter(w)
+	perLayer := false
+	for _, p := range res.Proxies {
+		perLayer = perLayer || len(p.Layers) > 0
+	}
+	header := []string{"model", "proxy", "score", "log10", "time_ms", "error"}
+	if perLayer {
+		header = []string{"model", "proxy", "node", "op", "param", "shape", "score", "log10"}
+	}
+	cw.Write(header)
+	for _, name := range names {
+		p, ok := res.Proxies[name]
+		if !perLayer {
+			if ok {
+				cw.Write([]string{res.Model, name, fmtFloat(p.Score), fmtLog10(p), fmtFloat(p.TimeMS), ""})
+			} else {
+				cw.Write([]string{res.Model, name, "", "", "", res.Errors[name]})
+			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		for _, l := range p.Layers {
+			lg := ""
+			if l.Log10 != nil {
+				lg = fmtFloat(*l.Log10)
+			}
+			cw.Write([]string{res.Model, name, l.Node, l.Op, l.Param, fmt.Sprint(l.Shape), fmtFloat(l.Score), lg})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func fmtFloat(v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprintf("%.10g", v)
+}
