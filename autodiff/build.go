@@ -159,8 +159,8 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		if gw == "" {
 			gw = e.zerosLike(sanitize(w)+"_zero_grad", w)
 		}
-		name := GradName(w)
-		g.Node = append(g.Node, ox.Node("Identity", e.fresh(name), []string{gw}, []string{name}))
+		name := e.fresh(GradName(w)) // a graph that is itself a gradient graph already has GradName(w)
+		g.Node = append(g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{gw}, []string{name}))
 		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: name})
 		res.Grads[w] = name
 		if t, isInit := inits[w]; isInit {
@@ -284,16 +284,16 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 		n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Gather", []string{e.shapeOf("zerocost_ce/shape", head), e.intsShaped([]int64{}, 0)})}, ox.AttrInt("to", int64(elem)))
 		picked := e.reduce("zerocost_ce/picked", "ReduceSum", e.node("zerocost_ce/lsm_onehot", "Mul", []string{lsm, onehot}), nil, false)
 		loss := e.node("zerocost_ce/loss", "Neg", []string{e.node("zerocost_ce/mean", "Div", []string{picked, n})})
-		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput), []string{loss, e.ints(1)}, []string{LossOutput}))
-		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: LossOutput})
-		res.Loss = LossOutput
+		res.Loss = e.fresh(LossOutput)
+		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput+"/node"), []string{loss, e.ints(1)}, []string{res.Loss}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: res.Loss})
 		p := e.node("zerocost_ce/softmax", "Exp", []string{lsm})
 		return e.node("zerocost_ce/dlogits", "Div", []string{e.node("zerocost_ce/p_minus_onehot", "Sub", []string{p, onehot}), n}), nil
 	case HeadSum:
 		total := e.reduce("zerocost_sum/total", "ReduceSum", head, nil, false)
-		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput), []string{total, e.ints(1)}, []string{LossOutput}))
-		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: LossOutput})
-		res.Loss = LossOutput
+		res.Loss = e.fresh(LossOutput)
+		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput+"/node"), []string{total, e.ints(1)}, []string{res.Loss}))
+		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: res.Loss})
 		one := ox.Float32Tensor("", []int64{1}, []float32{1})
 		if elem == ox.Double {
 			one = ox.Float64Tensor("", []int64{1}, []float64{1})
@@ -369,4 +369,39 @@ func emitReluKernel(e *emitter, nodes []*onnx.NodeProto) error {
 	e.g.Node = append(e.g.Node, ox.Node("Sum", e.fresh(ReluKernelOutput), terms, []string{ReluKernelOutput}))
 	e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: ReluKernelOutput})
 	return nil
+}
+
+// HVPOutput is the scalar output added by WithGradientDot.
+const HVPOutput = "zerocost_hvp/dot"
+
+// HVPInput returns the name of the input that takes the direction for param.
+func HVPInput(param string) string { return "zerocost_hvp/v/" + param }
+
+// WithGradientDot returns res's gradient graph extended with one input per
+// parameter, v_p (HVPInput), and the output HVPOutput = Σ_p Σ v_p ⊙ dL/dp.
+// Differentiating HVPOutput with respect to the parameters (Build with the
+// sum head on it) gives the Hessian-vector product H·v exactly, by reverse
+// mode over the reverse-mode graph, with standard operators only.
+func WithGradientDot(res *Result, params []string) (*ox.Model, error) {
+	m := res.Model.Clone()
+	g := m.Graph()
+	e := newEmitter(g, m.Opset(), res.Shapes)
+	var terms []string
+	for _, p := range params {
+		grad, ok := res.Grads[p]
+		if !ok {
+			return nil, fmt.Errorf("autodiff: %s: no gradient of %q in the graph", res.Forward.Name(), p)
+		}
+		info := res.Shapes[p]
+		v := HVPInput(p)
+		g.Input = append(g.Input, ox.ValueInfo(v, info.Elem, info.Dims))
+		terms = append(terms, e.reduce("zerocost_hvp/term", "ReduceSum", e.node("zerocost_hvp/prod", "Mul", []string{grad, v}), nil, false))
+	}
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("autodiff: WithGradientDot needs at least one parameter")
+	}
+	total := e.sum("zerocost_hvp/total", terms)
+	g.Node = append(g.Node, ox.Node("Reshape", e.fresh(HVPOutput), []string{total, e.ints(1)}, []string{HVPOutput}))
+	g.Output = append(g.Output, &onnx.ValueInfoProto{Name: HVPOutput})
+	return m, nil
 }

@@ -84,6 +84,10 @@ func ruleCases() []gradCase {
 		{name: "Conv/7x7-stride2-pad3", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 3, 3, 3, 3)), inputs: []in{f("x", -1, 3, 16, 16), f("w", 4, 3, 7, 7)}},
 		{name: "Conv/1x1", nodes: oneA("Conv", []string{"x", "w"}), inputs: []in{f("x", -1, 3, 4, 4), f("w", 5, 3, 1, 1)}},
 
+		{name: "ConvTranspose/stride2-pads-outpad", nodes: oneA("ConvTranspose", []string{"x", "w", "b"}, ais("strides", 2, 2), ais("pads", 1, 1, 0, 1), ais("output_padding", 1, 0)), inputs: []in{f("x", -1, 3, 4, 4), f("w", 3, 2, 3, 3), f("b", 2)}},
+		{name: "ConvTranspose/groups", nodes: oneA("ConvTranspose", []string{"x", "w"}, ai("group", 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 4, 5, 5), f("w", 4, 3, 3, 3)}},
+		{name: "ScatterElements/add", nodes: oneA("ScatterElements", []string{"d", "i", "u"}, ox.AttrString("reduction", "add")), inputs: []in{f("d", 6), {name: "i", ints: []int64{0, 2, 0, 5}}, f("u", 4)}, double: true},
+		{name: "ScatterElements/none", nodes: oneA("ScatterElements", []string{"d", "i", "u"}), inputs: []in{f("d", 6), {name: "i", ints: []int64{0, 2, 5}}, f("u", 3)}, double: true},
 		{name: "MaxPool/3x3s2-overlap", nodes: oneA("MaxPool", []string{"x"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{{name: "x", dims: []int64{-1, 2, 6, 6}, distinct: true}}},
 		{name: "MaxPool/2x2-ceil", nodes: oneA("MaxPool", []string{"x"}, ais("kernel_shape", 2, 2), ais("strides", 2, 2), ai("ceil_mode", 1)), inputs: []in{{name: "x", dims: []int64{-1, 2, 5, 5}, distinct: true}}},
 		{name: "AveragePool/exclude-pad", nodes: oneA("AveragePool", []string{"x"}, ais("kernel_shape", 3, 3), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 5, 5)}},

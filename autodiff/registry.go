@@ -43,9 +43,10 @@ var rules = map[string]rule{
 	"Where":       {whereGrad, []int{1, 2}},
 
 	// Linear layers.
-	"MatMul": {matMulGrad, nil},
-	"Gemm":   {gemmGrad, nil},
-	"Conv":   {convGrad, nil},
+	"MatMul":        {matMulGrad, nil},
+	"Gemm":          {gemmGrad, nil},
+	"Conv":          {convGrad, nil},
+	"ConvTranspose": {convTransposeGrad, nil},
 
 	// Normalisation in inference form (Normalize decomposes train mode).
 	"BatchNormalization": {batchNormGrad, []int{0, 1, 2}},
@@ -57,20 +58,21 @@ var rules = map[string]rule{
 	"GlobalMaxPool":     {globalMaxPoolGrad, nil},
 
 	// Shape manipulation; shape, index and axes inputs stop the gradient.
-	"Flatten":    {reshapeGrad, []int{0}},
-	"Reshape":    {reshapeGrad, []int{0}},
-	"Squeeze":    {reshapeGrad, []int{0}},
-	"Unsqueeze":  {reshapeGrad, []int{0}},
-	"Transpose":  {transposeGrad, nil},
-	"Concat":     {concatGrad, nil},
-	"Split":      {splitGrad, []int{0}},
-	"Slice":      {sliceGrad, []int{0}},
-	"Gather":     {gatherGrad, []int{0}},
-	"Expand":     {expandGrad, []int{0}},
-	"Tile":       {tileGrad, []int{0}},
-	"Pad":        {padGrad, []int{0}},
-	"ReduceSum":  {reduceSumGrad, []int{0}},
-	"ReduceMean": {reduceMeanGrad, []int{0}},
+	"Flatten":         {reshapeGrad, []int{0}},
+	"Reshape":         {reshapeGrad, []int{0}},
+	"Squeeze":         {reshapeGrad, []int{0}},
+	"Unsqueeze":       {reshapeGrad, []int{0}},
+	"Transpose":       {transposeGrad, nil},
+	"Concat":          {concatGrad, nil},
+	"Split":           {splitGrad, []int{0}},
+	"Slice":           {sliceGrad, []int{0}},
+	"Gather":          {gatherGrad, []int{0}},
+	"Expand":          {expandGrad, []int{0}},
+	"Tile":            {tileGrad, []int{0}},
+	"Pad":             {padGrad, []int{0}},
+	"ReduceSum":       {reduceSumGrad, []int{0}},
+	"ReduceMean":      {reduceMeanGrad, []int{0}},
+	"ScatterElements": {scatterElementsGrad, []int{0, 2}},
 }
 
 // noGradient lists ops whose outputs carry no gradient (integer, boolean or

@@ -74,13 +74,14 @@ func (h HeadKind) String() string {
 // Names of the tensors Build adds.
 const (
 	LabelsInput = "zerocost_labels" // int64 [N] labels, with HeadCrossEntropy
-	LossOutput  = "zerocost_loss"   // float [1]: the loss (HeadCrossEntropy) or the sum (HeadSum)
+	LossOutput  = "zerocost_loss"   // float [1]: the loss (HeadCrossEntropy) or the sum (HeadSum); see Result.Loss
 	gradPrefix  = "zerocost_grad/"
 	seedSuffix  = "/zerocost_seed"
 )
 
 // GradName returns the name of the output that holds the gradient with
-// respect to tensor.
+// respect to tensor (Result.Grads has the names actually used: a graph that
+// already has an output of that name gets a suffix).
 func GradName(tensor string) string { return gradPrefix + tensor }
 
 // SeedName returns the name of the input that takes the output gradient of

@@ -245,3 +245,76 @@ func convWeightGradAsGemm(c *gctx, x, g string, geo convGeometry, wd []int64) st
 	r := c.reshape(c.tmp("dW_kkc"), prod, c.ints(cout, kh, kw, cin))
 	return c.transpose(c.tmp("dW"), r, []int64{0, 3, 1, 2})
 }
+
+// convTransposeGrad differentiates y = ConvTranspose(x, W), the adjoint of
+// the convolution with the same W and geometry that maps y's grid onto x's:
+// dX = Conv(dY, W) and dW is that convolution's weight gradient with dY as
+// its input and x as its output gradient.
+func convTransposeGrad(c *gctx) error {
+	if ap := ox.AttrStringOr(c.n, "auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" {
+		return c.errorf("auto_pad %q is not supported", ap)
+	}
+	if c.attrInts("output_shape", nil) != nil {
+		return c.errorf("the output_shape attribute is not supported")
+	}
+	x, w, g := c.in(0), c.in(1), c.dOut(0)
+	xd, yd, wd := c.inDims(0), c.outDims(0), c.inDims(1)
+	sp := len(wd) - 2
+	ones := make([]int64, sp)
+	for i := range ones {
+		ones[i] = 1
+	}
+	groups := c.attrInt("group", 1)
+	geo := convGeometry{
+		kernel:    wd[2:],
+		strides:   c.attrInts("strides", ones),
+		dilations: c.attrInts("dilations", ones),
+		pads:      c.attrInts("pads", make([]int64, 2*sp)),
+		in:        yd[2:],
+		out:       xd[2:],
+	}
+	attrs := []ox.Attr{
+		ox.AttrInts("strides", geo.strides...), ox.AttrInts("dilations", geo.dilations...),
+		ox.AttrInts("pads", geo.pads...), ox.AttrInt("group", groups), ox.AttrInts("kernel_shape", geo.kernel...),
+	}
+	if c.needs(0) {
+		c.set(0, c.op("dX", "Conv", []string{g, w}, attrs...))
+	}
+	if c.needs(1) {
+		dw, err := convWeightGrad(c, g, x, geo, groups, wd)
+		if err != nil {
+			return err
+		}
+		c.set(1, dw)
+	}
+	if c.needs(2) {
+		axes := []int64{0}
+		for i := 2; i < len(yd); i++ {
+			axes = append(axes, int64(i))
+		}
+		c.set(2, c.reduce(c.tmp("dB"), "ReduceSum", g, axes, false))
+	}
+	return nil
+}
+
+// scatterElementsGrad differentiates ScatterElements with reduction "add"
+// (as the MaxPool, Slice and Gather rules emit it) or "none".
+func scatterElementsGrad(c *gctx) error {
+	red := ox.AttrStringOr(c.n, "reduction", "none")
+	if red != "add" && red != "none" {
+		return c.errorf("reduction %q has no gradient rule", red)
+	}
+	g := c.dOut(0)
+	a := c.attrInt("axis", 0)
+	if c.needs(0) {
+		if red == "add" {
+			c.set(0, g)
+		} else {
+			c.set(0, c.op("dData", "ScatterElements", []string{g, c.in(1), c.zerosLike(c.tmp("zero_updates"), c.in(2))}, ox.AttrInt("axis", a)))
+		}
+	}
+	if c.needs(2) {
+		c.set(2, c.op("dUpdates", "GatherElements", []string{g, c.in(1)}, ox.AttrInt("axis", a)))
+	}
+	return nil
+}

@@ -40,7 +40,11 @@ func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.Shape
 		defer s.Destroy()
 		var runs []map[string]*runtime.Tensor
 		dynamicBatch := false
-		for _, batch := range []int64{2, 3} {
+		batches := []int64{2, 3}
+		if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
+			batches = []int64{inputShape[0]} // the whole shape is given: one run at its batch
+		}
+		for _, batch := range batches {
 			feeds := map[string]*runtime.Tensor{}
 			for i, in := range m.Inputs() {
 				if len(in.Dims) > 0 && in.Dims[0] < 0 {

@@ -96,9 +96,17 @@ func (in Input) Static() bool {
 
 // FeedShape is ResolveShape for models with several inputs: inputs whose
 // dimensions are all static keep them, whatever spec says.
+// Inputs whose only dynamic dimension is the first (labels, say) get batch
+// there when spec has another rank.
 func (in Input) FeedShape(spec []int64, batch int64) ([]int64, error) {
 	if in.Static() && len(in.Dims) > 0 {
 		return append([]int64{}, in.Dims...), nil
+	}
+	if len(spec) != len(in.Dims) && len(spec) != len(in.Dims)-1 && len(in.Dims) > 0 && in.Dims[0] < 0 {
+		rest := Input{Dims: in.Dims[1:]}
+		if rest.Static() {
+			return append([]int64{max(batch, 1)}, in.Dims[1:]...), nil
+		}
 	}
 	return in.ResolveShape(spec, batch)
 }

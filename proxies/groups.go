@@ -35,11 +35,9 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 			fisher = append(fisher, autodiff.FisherTensor{Tensor: l.Output, ChannelAxis: channelAxis(l)})
 		}
 	}
-	grasp := contains(names, "grasp")
 	g, err := engine.NewGradient(s.m, engine.Options{
 		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy, BN: s.opts.BN, Fisher: fisher},
 		InputShape: s.opts.Batch.Input.Shape,
-		FeedParams: grasp,
 		Session:    s.opts.Session,
 	})
 	if err != nil {
@@ -54,15 +52,6 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 	feeds := map[string]*runtime.Tensor{
 		s.input.Name: s.opts.Batch.Input,
 		g.Labels:     runtime.NewInt64([]int64{int64(len(labels))}, labels),
-	}
-	var params map[string]*runtime.Tensor
-	if grasp {
-		if params, err = engine.ParamValues(g.Forward, g.Params); err != nil {
-			return err
-		}
-		for k, v := range params {
-			feeds[k] = v
-		}
 	}
 	res, err := g.Run(feeds)
 	if err != nil {
@@ -116,7 +105,7 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 			}
 			out.results[name] = s.perLayer(scores)
 		case "grasp":
-			r, err := s.grasp(g, feeds, params, grads)
+			r, err := s.grasp(g, feeds, res)
 			if err != nil {
 				out.errs[name] = err.Error()
 				continue
@@ -127,57 +116,45 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 	return nil
 }
 
-// grasp computes −W ⊙ H·g per layer, with g the gradient of the first run
-// and H·g = (∇L(W + ε·g) − ∇L(W − ε·g)) / 2ε over the layer weights.
-func (s *scorer) grasp(g *engine.Gradient, feeds, params map[string]*runtime.Tensor, grads map[string][]float64) (*ProxyResult, error) {
-	wn, gn := 0.0, 0.0
+// grasp computes −W ⊙ H·g per layer, g the gradient of the first run
+// (a constant), H·g by differentiating Σ g ⊙ dL/dW through the gradient
+// graph itself (reverse mode over reverse mode), as the reference's double
+// backward does.
+func (s *scorer) grasp(g *engine.Gradient, feeds map[string]*runtime.Tensor, first map[string]*runtime.Tensor) (*ProxyResult, error) {
+	var params []string
 	for _, l := range s.layers {
-		for i, w := range s.weights[l.Param] {
-			wn += w * w
-			gn += grads[l.Param][i] * grads[l.Param][i]
-		}
+		params = append(params, l.Param)
 	}
-	if gn == 0 {
-		return nil, fmt.Errorf("proxies: grasp: the gradient is zero")
-	}
-	eps := s.opts.GraspStep * math.Sqrt(wn) / math.Sqrt(gn)
-	run := func(sign float64) (map[string][]float64, error) {
-		for _, l := range s.layers {
-			t := params[l.Param]
-			w, gr := s.weights[l.Param], grads[l.Param]
-			for i := range w {
-				v := w[i] + sign*eps*gr[i]
-				if t.F64 != nil {
-					t.F64[i] = v
-				} else {
-					t.F32[i] = float32(v)
-				}
-			}
-		}
-		res, err := g.Run(feeds)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string][]float64{}
-		for _, l := range s.layers {
-			out[l.Param] = res[g.Grads[l.Param]].Float64s()
-		}
-		return out, nil
-	}
-	plus, err := run(1)
+	dot, err := autodiff.WithGradientDot(g.Result, params)
 	if err != nil {
 		return nil, err
 	}
-	minus, err := run(-1)
+	h, err := engine.NewGradient(dot, engine.Options{
+		Request:    autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: s.opts.BN},
+		InputShape: s.opts.Batch.Input.Shape,
+		Session:    s.opts.Session,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer h.Destroy()
+	hfeeds := map[string]*runtime.Tensor{}
+	for k, v := range feeds {
+		hfeeds[k] = v
+	}
+	for _, p := range params {
+		hfeeds[autodiff.HVPInput(p)] = first[g.Grads[p]]
+	}
+	res, err := h.Run(hfeeds)
 	if err != nil {
 		return nil, err
 	}
 	scores := make([]float64, len(s.layers))
 	for i, l := range s.layers {
 		w := s.weights[l.Param]
+		hg := res[h.Grads[l.Param]].Float64s()
 		for j := range w {
-			hg := (plus[l.Param][j] - minus[l.Param][j]) / (2 * eps)
-			scores[i] += -w[j] * hg
+			scores[i] += -w[j] * hg[j]
 		}
 	}
 	return s.perLayer(scores), nil
@@ -186,6 +163,13 @@ func (s *scorer) grasp(g *engine.Gradient, feeds, params map[string]*runtime.Ten
 // runSum computes jacob_cov and nwot from one run with the sum head.
 func (s *scorer) runSum(names []string, out groupOutput) error {
 	jacob, nwot := contains(names, "jacob_cov"), contains(names, "nwot")
+	if nwot && !hasOp(s.fwd, "Relu") {
+		out.errs["nwot"] = "proxies: nwot needs ReLU activations and the model has none (ReLU6, GELU and other activations are not binary codes)"
+		nwot = false
+		if !jacob {
+			return nil
+		}
+	}
 	req := autodiff.Request{Head: autodiff.HeadSum, BN: s.opts.BN, ReluKernel: nwot}
 	if jacob {
 		req.WRT = []string{s.input.Name}
@@ -474,4 +458,13 @@ func (s *scorer) ensureShapes() error {
 	}
 	s.shapes = shapes
 	return nil
+}
+
+func hasOp(m *ox.Model, op string) bool {
+	for _, n := range m.Graph().GetNode() {
+		if n.GetOpType() == op {
+			return true
+		}
+	}
+	return false
 }

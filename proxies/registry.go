@@ -29,7 +29,7 @@ type Info struct {
 var Registry = []Info{
 	{"grad_norm", true, true, "Σ_l ‖dL/dW_l‖₂", groupCE},
 	{"snip", true, true, "Σ |dL/dW ⊙ W| (connection sensitivity)", groupCE},
-	{"grasp", true, true, "Σ −W ⊙ (H·g), g = dL/dW; H·g by central differences of the gradient along g", groupCE},
+	{"grasp", true, true, "Σ −W ⊙ (H·g), g = dL/dW; H·g by differentiating the gradient graph again", groupCE},
 	{"fisher", true, true, "per channel 0.5·mean_n(Σ a·dL/da)², times fan-in", groupCE},
 	{"jacob_cov", true, false, "−Σ log(v+k) + 1/(v+k) over eigenvalues v of the correlation of input Jacobians, k = 1e-5", groupSum},
 	{"plain", true, true, "Σ dL/dW ⊙ W", groupCE},

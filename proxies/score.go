@@ -28,11 +28,7 @@ type Options struct {
 	BN autodiff.BNMode
 	// PerLayer keeps the per-layer scores in the result.
 	PerLayer bool
-	// GraspStep is the relative step of the central difference that gives
-	// grasp's Hessian-vector product: W ± ε·g with ε·‖g‖ = GraspStep·‖W‖
-	// (default 1e-3).
-	GraspStep float64
-	Session   runtime.SessionOptions
+	Session  runtime.SessionOptions
 }
 
 // ErrNoLayers is returned for a model without Conv, Gemm or MatMul layers.
@@ -57,9 +53,6 @@ type scorer struct {
 func Score(m *ox.Model, opts Options) (*Result, error) {
 	if opts.Proxies == nil {
 		opts.Proxies = Names()
-	}
-	if opts.GraspStep == 0 {
-		opts.GraspStep = 1e-3
 	}
 	want := map[group][]string{}
 	needData := false

@@ -259,6 +259,24 @@ def replace_bn(m):
     return n
 
 
+NONHOMOGENEOUS = (nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh,
+                  nn.ELU, nn.LeakyReLU, nn.Softplus, Hardsigmoid2, Hardswish2)   # Hardtanh covers ReLU6
+
+
+def synflow_not_homogeneous(model):
+    """'' when the BN-free, all-positive network is degree-1 homogeneous in its input up to the
+    classifier bias (the last counted layer in module order); otherwise the reason."""
+    L = counted_layers(model)
+    biased = [k for k, mod in L[:-1] if mod.bias is not None]
+    acts = sorted({type(mm).__name__ for mm in model.modules() if isinstance(mm, NONHOMOGENEOUS)})
+    why = []
+    if acts:
+        why.append("non-homogeneous activations %s" % acts)
+    if biased:
+        why.append("%d biased layers before the classifier" % len(biased))
+    return "; ".join(why)
+
+
 def _log10(v):
     return math.log10(v) if (v > 0 and math.isfinite(v)) else None
 
@@ -293,9 +311,17 @@ def p_synflow(model, shape, bn):
         if not finite:
             res["method"] = "direct float64 (OVERFLOW: no scaled method for synflow_bn)"
         return res
-    # Scaled pass. With BatchNormalization removed and every weight >= 0, the network of these
-    # models is positively homogeneous of degree 1 in its input up to the classifier bias (no
-    # biased conv, no ReLU6), so every weight's W * dR/dW scales exactly with ALPHA * BETA.
+    # Scaled pass. With BatchNormalization removed and every weight >= 0, a network whose only
+    # nonlinearities are ReLU and pooling and whose only bias is the classifier's is positively
+    # homogeneous of degree 1 in its input up to that bias, so every weight's W * dR/dW scales
+    # exactly with ALPHA * BETA. Not valid (and not recorded) for other networks.
+    why = synflow_not_homogeneous(model)
+    if why:
+        if not finite:
+            raise RuntimeError("synflow overflows float64 and the scaled method does not apply: " + why)
+        res["scaled_check"] = None
+        res["scaled_check_skipped"] = why
+        return res
     a = b = SCALE_LOG2 // 2
     _, sarr, _ = synflow_pass(model, shape, bn, a, b)
     slayers = {}
@@ -511,8 +537,8 @@ def summary(results, deep):
         print("%-19s" % name + "".join(row))
     for name, r in deep.items():
         s, sb = r["synflow"], r["synflow_bn"]
-        print("%-19s synflow log10 %.6f (%s; scaled check %.6f)  synflow_bn log10 %s" %
-              (name, s["log10"], s["method"], s["scaled_check"]["log10"],
+        print("%-19s synflow %.10g = 1e%.6f (%s; scaled check 1e%.6f)  synflow_bn log10 %s" %
+              (name, s["score"], s["log10"], s["method"], s["scaled_check"]["log10"],
                "%.6f" % sb["log10"] if sb["log10"] is not None else "null"))
 
 
@@ -520,12 +546,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help="default: all of " + " ".join(MODELS + list(DEEP)))
     ap.add_argument("--verify", action="store_true", help="recompute and compare with the written JSON")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     args = ap.parse_args()
     names = args.models or MODELS + list(DEEP)
     for n in names:
         if n not in MODELS and n not in DEEP:
             ap.error("unknown model %r" % n)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     results, deep, errs = {}, {}, []
     for n in names:
         t0 = time.time()
