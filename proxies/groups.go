@@ -315,10 +315,20 @@ func (s *scorer) runSynflowBN(out groupOutput) error {
 	return nil
 }
 
-// synflowRun differentiates R = Σ outputs of m on one all-ones sample and
-// returns Σ|W ⊙ dR/dW| per layer, times 10^scale[output] (see autodiff.Rescale).
+// synflowRun differentiates R = Σ outputs of m on one all-ones sample, in
+// float64 (autodiff.LowerToFloat64), and returns Σ|W ⊙ dR/dW| per layer,
+// times 10^scale[output] (see autodiff.Rescale).
 func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]float64) (*ProxyResult, error) {
-	x, err := s.ones()
+	x32, err := s.ones()
+	if err != nil {
+		return nil, err
+	}
+	x := runtime.NewFloat64(x32.Shape, x32.Float64s())
+	shapes, err := engine.ShapeFinder(x.Shape, s.opts.Session)(m)
+	if err != nil {
+		return nil, err
+	}
+	lowered, err := autodiff.LowerToFloat64(m, shapes)
 	if err != nil {
 		return nil, err
 	}
@@ -326,11 +336,13 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 	for _, l := range s.layers {
 		wrt = append(wrt, l.Param)
 	}
-	g, err := engine.NewGradient(m, engine.Options{
+	session := s.opts.Session
+	session.Optimization = "basic" // higher levels fuse into contrib ops without float64 kernels
+	g, err := engine.NewGradient(lowered, engine.Options{
 		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: bn},
 		InputShape: x.Shape,
 		FeedParams: true,
-		Session:    s.opts.Session,
+		Session:    session,
 	})
 	if err != nil {
 		return nil, err
@@ -356,7 +368,7 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 			t += math.Abs(w[i] * gr[i])
 		}
 		if math.IsNaN(t) || math.IsInf(t, 0) {
-			return nil, fmt.Errorf("proxies: synflow of layer %q is %v in float32 (the rescaling could not keep it in range)", l.Param, t)
+			return nil, fmt.Errorf("proxies: synflow of layer %q is %v (the rescaling could not keep it in range)", l.Param, t)
 		}
 		lg := math.Log10(t) + offset
 		total = logAdd10(total, lg)
