@@ -75,7 +75,11 @@ func Dir() string {
 
 // Load reads the fixture <name>_<mode> and refills its stripped weights.
 func Load(name, mode string) (*Fixture, error) {
-	dir := filepath.Join(Dir(), name+"_"+mode)
+	return LoadDir(filepath.Join(Dir(), name+"_"+mode))
+}
+
+// LoadDir reads the fixture in dir (model.onnx and fixture.json).
+func LoadDir(dir string) (*Fixture, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "fixture.json"))
 	if err != nil {
 		return nil, fmt.Errorf("torchfixture: %w", err)

@@ -1,0 +1,71 @@
+package proxies_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/internal/torchfixture"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// TestDeepSynflowMatchesFloat64 scores synflow on resnet152 and densenet201
+// exports (values 1e168 and beyond, far past float32) and compares with the
+// PyTorch float64 reference: log10 of the model score within 1e-3, every
+// layer's log10 within 1e-2/ln 10 (1e-2 relative), never Inf or NaN.
+func TestDeepSynflowMatchesFloat64(t *testing.T) {
+	testort.Init(t)
+	for _, name := range []string{"resnet152", "densenet201"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(torchfixture.Dir(), "..", "proxies", name)
+			fx, err := torchfixture.LoadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ref struct {
+				Synflow struct {
+					Log10       float64             `json:"log10"`
+					LayersLog10 map[string]*float64 `json:"layers_log10"`
+				} `json:"synflow"`
+				SynflowInputShape []int64 `json:"synflow_input_shape"`
+			}
+			data, _ := os.ReadFile(filepath.Join(dir, "fixture.json"))
+			if err := json.Unmarshal(data, &ref); err != nil {
+				t.Fatal(err)
+			}
+			shape := ref.SynflowInputShape
+			if shape == nil {
+				shape = fx.Input.Shape
+			}
+			res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow"}, Batch: &zoo.Batch{Input: zoo.Ones(shape)}, PerLayer: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := res.Errors["synflow"]; e != "" {
+				t.Fatal(e)
+			}
+			got := res.Proxies["synflow"]
+			if got.Log10 == nil || math.IsNaN(*got.Log10) || math.IsInf(*got.Log10, 0) || math.Abs(*got.Log10-ref.Synflow.Log10) > 1e-3 {
+				t.Fatalf("log10: want %.6f, got %s", ref.Synflow.Log10, fmtPtr(got.Log10))
+			}
+			bad := 0
+			for _, l := range got.Layers {
+				w := ref.Synflow.LayersLog10[l.Param]
+				if w == nil {
+					continue
+				}
+				if l.Log10 == nil || math.Abs(*l.Log10-*w) > 1e-2/math.Ln10 {
+					bad++
+					if bad <= 3 {
+						t.Errorf("layer %s: log10 want %.6f, got %s", l.Param, *w, fmtPtr(l.Log10))
+					}
+				}
+			}
+			t.Logf("%s: synflow log10 %.4f (float64 reference %.4f), %d layers", name, *got.Log10, ref.Synflow.Log10, len(got.Layers))
+		})
+	}
+}
