@@ -1,0 +1,73 @@
+package proxies_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/zerocost/zerocost/internal/testort"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+func TestOutputNotLogitsIsReportedPerProxy(t *testing.T) {
+	testort.Init(t)
+	m := zoo.TinyCNN(1, 10)
+	g := m.Graph()
+	// Make the output the 4-D feature map instead of the logits.
+	g.Output[0] = ox.ValueInfo("relu2.out", ox.Float, []int64{-1, 16, -1, -1})
+	g.Node = g.Node[:5]
+	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1)}
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"snip", "synflow", "jacob_cov"}, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.Errors["snip"]; !strings.Contains(e, "2-D logits") {
+		t.Fatalf("snip: want an error about the logits, got %q", e)
+	}
+	if res.Proxies["synflow"] == nil || res.Proxies["jacob_cov"] == nil {
+		t.Fatalf("the other proxies must still come out: %+v, errors %v", res.Proxies, res.Errors)
+	}
+}
+
+func TestLabelsOutOfRange(t *testing.T) {
+	testort.Init(t)
+	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1), Labels: []int64{3, 10}}
+	res, err := proxies.Score(zoo.TinyCNN(1, 10), proxies.Options{Proxies: []string{"grad_norm"}, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.Errors["grad_norm"]; !strings.Contains(e, "label 10 of sample 1") {
+		t.Fatalf("want an error naming the label, got %q", e)
+	}
+}
+
+func TestBatchOfTheWrongShape(t *testing.T) {
+	testort.Init(t)
+	for _, shape := range [][]int64{{2, 4, 8, 8}, {2, 3, 8}} {
+		batch := &zoo.Batch{Input: zoo.RandomNormal(shape, 1)}
+		_, err := proxies.Score(zoo.TinyCNN(1, 10), proxies.Options{Batch: batch})
+		if err == nil || !strings.Contains(err.Error(), "the batch has shape") {
+			t.Fatalf("shape %v: want a clear error, got %v", shape, err)
+		}
+	}
+}
+
+func TestNaNWeights(t *testing.T) {
+	testort.Init(t)
+	m := zoo.TinyCNN(1, 10)
+	w := m.Graph().Initializer[0]
+	*w = *ox.Float32Tensor(w.GetName(), w.GetDims(), append([]float32{float32(math.NaN())}, make([]float32, 8*3*9-1)...))
+	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1)}
+	_, err := proxies.Score(m, proxies.Options{Batch: batch})
+	if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "conv1.weight") {
+		t.Fatalf("want an error naming the weight, got %v", err)
+	}
+}
+
+func TestUnknownProxy(t *testing.T) {
+	if _, err := proxies.ParseList("snip,synfow"); err == nil || !strings.Contains(err.Error(), `"synfow"`) {
+		t.Fatalf("want an error naming the proxy, got %v", err)
+	}
+}
