@@ -218,7 +218,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stderr, "demo: wrote the built-in tiny CNN to %s\n", path)
-	return runModel(ctx, []string{path, "--input-shape", "3x32x32", "--batch-size", "4", "--ep", string(opts.Provider), "--ort-lib", rf.ortLib}, stdout, stderr)
+	common := []string{"--ep", string(opts.Provider), "--ort-lib", rf.ortLib}
+	if err := runModel(ctx, append([]string{path, "--input-shape", "3x32x32", "--batch-size", "4"}, common...), stdout, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	return runScore(ctx, append([]string{path, "--input-shape", "3x32x32", "--batch-size", "16"}, common...), stdout, stderr)
 }
 
 func sha256Hex(b []byte) string {

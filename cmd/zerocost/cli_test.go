@@ -112,7 +112,45 @@ func TestGradcheckFailsOnUnsupportedOps(t *testing.T) {
 func TestDemoRuns(t *testing.T) {
 	testort.Init(t)
 	code, out, errs := run(t, "demo")
-	if code != 0 || !strings.Contains(out, "output logits: shape [4 10]") {
+	if code != 0 || !strings.Contains(out, "output logits: shape [4 10]") || !strings.Contains(out, "synflow_bn") {
 		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestScoreJSONAndCSV(t *testing.T) {
+	testort.Init(t)
+	path := writeModel(t, zoo.TinyCNN(3, 10))
+	code, out, errs := run(t, "score", path, "--input-shape", "3x16x16", "--batch-size", "4", "--proxies", "snip,synflow,params", "--per-layer", "--format", "json")
+	if code != 0 {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
+	var res struct {
+		Model      string  `json:"model"`
+		SHA256     string  `json:"sha256"`
+		InputShape []int64 `json:"input_shape"`
+		Proxies    map[string]struct {
+			Score  float64  `json:"score"`
+			Log10  *float64 `json:"log10"`
+			TimeMS *float64 `json:"time_ms"`
+			Layers []struct {
+				Node, Op, Param string
+				Shape           []int64
+				Score           *float64
+			} `json:"layers"`
+		} `json:"proxies"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, out)
+	}
+	snip, syn := res.Proxies["snip"], res.Proxies["synflow"]
+	if res.Model != path || len(res.SHA256) != 64 || len(res.InputShape) != 4 || len(snip.Layers) != 3 || snip.Layers[0].Param != "conv1.weight" || snip.Layers[0].Op != "Conv" || syn.Log10 == nil || snip.TimeMS == nil {
+		t.Fatalf("unexpected result: %s", out)
+	}
+	code, out, _ = run(t, "score", path, "--input-shape", "3x16x16", "--batch-size", "4", "--proxies", "params,l2_norm", "--format", "csv")
+	if code != 0 || !strings.HasPrefix(out, "model,proxy,score,log10,time_ms,error\n") || !strings.Contains(out, ",params,1562,") {
+		t.Fatalf("csv: code %d\n%s", code, out)
+	}
+	if code, _, _ := run(t, "score", path, "--proxies", "snipp"); code != 2 {
+		t.Fatalf("unknown proxy: want exit 2, got %d", code)
 	}
 }
