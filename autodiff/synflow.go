@@ -132,9 +132,6 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 			op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Transpose" ||
 			op == "Slice" || op == "Gather" || op == "Split" || op == "Expand" || op == "Tile" || op == "ReduceMean" || op == "ReduceSum" ||
 			op == "Neg" || op == "Cast" || op == "Dropout":
-			if op == "Pad" {
-				break
-			}
 			g.Node = append(g.Node, n)
 			setAll(in(0))
 		case op == "Pad":

@@ -3,6 +3,7 @@ package proxies
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -29,7 +30,7 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 	for _, l := range s.layers {
 		wrt = append(wrt, l.Param)
 	}
-	if contains(names, "fisher") {
+	if slices.Contains(names, "fisher") {
 		for _, l := range s.layers {
 			wrt = append(wrt, l.Output)
 			fisher = append(fisher, autodiff.FisherTensor{Tensor: l.Output, ChannelAxis: channelAxis(l)})
@@ -162,7 +163,7 @@ func (s *scorer) grasp(g *engine.Gradient, feeds map[string]*runtime.Tensor, fir
 
 // runSum computes jacob_cov and nwot from one run with the sum head.
 func (s *scorer) runSum(names []string, out groupOutput) error {
-	jacob, nwot := contains(names, "jacob_cov"), contains(names, "nwot")
+	jacob, nwot := slices.Contains(names, "jacob_cov"), slices.Contains(names, "nwot")
 	if nwot && !hasOp(s.fwd, "Relu") {
 		out.errs["nwot"] = "proxies: nwot needs ReLU activations and the model has none (ReLU6, GELU and other activations are not binary codes)"
 		nwot = false
@@ -275,43 +276,31 @@ func (s *scorer) ones() (*runtime.Tensor, error) {
 	return zoo.Ones(shape), nil
 }
 
-// runSynflow computes synflow on the rescaled |params|, BN-free model.
-func (s *scorer) runSynflow(out groupOutput) error {
-	fwd, err := autodiff.Normalize(s.m, autodiff.BNRemove)
+// runSynflow computes synflow (BN removed, the model rescaled to carry
+// magnitudes beyond float32 in log10) or synflow_bn (train-mode BN), with
+// every parameter replaced by its absolute value.
+func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) error {
+	fwd, err := autodiff.Normalize(s.m, bn)
 	if err != nil {
 		return err
 	}
-	abs, err := autodiff.AbsParams(fwd)
+	m, err := autodiff.AbsParams(fwd)
 	if err != nil {
 		return err
 	}
-	rs, err := autodiff.Rescale(abs)
+	var scale map[string]float64
+	if bn == autodiff.BNRemove {
+		rs, err := autodiff.Rescale(m)
+		if err != nil {
+			return err
+		}
+		m, scale = rs.Model, rs.Log10Scale
+	}
+	r, err := s.synflowRun(m, bn, scale)
 	if err != nil {
 		return err
 	}
-	r, err := s.synflowRun(rs.Model, autodiff.BNRemove, rs.Log10Scale)
-	if err != nil {
-		return err
-	}
-	out.results["synflow"] = r
-	return nil
-}
-
-// runSynflowBN computes synflow_bn: |params|, train-mode BN on one sample.
-func (s *scorer) runSynflowBN(out groupOutput) error {
-	fwd, err := autodiff.Normalize(s.m, autodiff.BNTrain)
-	if err != nil {
-		return err
-	}
-	abs, err := autodiff.AbsParams(fwd)
-	if err != nil {
-		return err
-	}
-	r, err := s.synflowRun(abs, autodiff.BNTrain, nil)
-	if err != nil {
-		return err
-	}
-	out.results["synflow_bn"] = r
+	out.results[name] = r
 	return nil
 }
 

@@ -161,9 +161,9 @@ func (s *scorer) runGroup(g group, names []string) (out groupOutput, err error) 
 	case groupSum:
 		err = s.runSum(names, out)
 	case groupSynflow:
-		err = s.runSynflow(out)
+		err = s.runSynflow("synflow", autodiff.BNRemove, out)
 	case groupSynflowBN:
-		err = s.runSynflowBN(out)
+		err = s.runSynflow("synflow_bn", autodiff.BNTrain, out)
 	case groupStatic:
 		err = s.runStatic(names, out)
 	}
@@ -174,15 +174,6 @@ func (s *scorer) runGroup(g group, names []string) (out groupOutput, err error) 
 		}
 	}
 	return out, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // layerWeights reads the weight of every layer as float64.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -220,7 +221,7 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 		ins[i] = v
 	}
 	for name := range inputs {
-		if !contains(s.inputs, name) {
+		if !slices.Contains(s.inputs, name) {
 			return nil, fmt.Errorf("runtime: unknown input %q (the model needs %s)", name, strings.Join(s.inputs, ", "))
 		}
 	}
@@ -242,15 +243,6 @@ func (s *Session) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 		result[s.outputs[i]] = t
 	}
 	return result, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func destroyAll(vs []ort.Value) {
