@@ -1,0 +1,113 @@
+package zoo_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/internal/torchfixture"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+var nb201Fixtures = map[string]string{
+	"nb201_a": "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+	"nb201_b": "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+	"nb201_c": "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|avg_pool_3x3~2|",
+}
+
+// TestNB201MatchesPyTorch builds each fixture architecture in Go, loads the
+// weights of the PyTorch build (testdata/torch, by state_dict name) and
+// checks the logits (train-mode BN, float64 reference, 1e-4 relative to the
+// largest logit), the parameter count and the FLOPs (the PyTorch proxy
+// reference, testdata/proxies).
+func TestNB201MatchesPyTorch(t *testing.T) {
+	testort.Init(t)
+	for name, arch := range nb201Fixtures {
+		t.Run(name, func(t *testing.T) {
+			fx, err := torchfixture.Load(name, "train")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := zoo.NB201(arch, zoo.NB201Options{Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			torchInits := map[string][]float32{}
+			for _, init := range fx.Model.Graph().GetInitializer() {
+				if v, err := torchfixtureValues(init); err == nil {
+					torchInits[init.GetName()] = v
+				}
+			}
+			copied := 0
+			for _, init := range m.Graph().GetInitializer() {
+				if strings.HasSuffix(init.GetName(), ".zero") {
+					continue
+				}
+				v, ok := torchInits[init.GetName()]
+				if !ok {
+					t.Fatalf("initializer %s has no counterpart in the PyTorch build", init.GetName())
+				}
+				setFloats(init, v)
+				copied++
+			}
+			fwd, err := autodiff.Normalize(m, autodiff.BNTrain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := fwd.Marshal()
+			s, err := runtime.NewSession(data, runtime.SessionOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Destroy()
+			out, err := s.Run(map[string]*runtime.Tensor{"input": fx.InputTensor()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out["logits"].Float64s()
+			scale := 0.0
+			for _, row := range fx.Reference.Logits {
+				for _, v := range row {
+					scale = math.Max(scale, math.Abs(v))
+				}
+			}
+			k := 0
+			for _, row := range fx.Reference.Logits {
+				for _, want := range row {
+					if math.Abs(got[k]-want) > 1e-4*scale {
+						t.Fatalf("logit %d: want %.7f (PyTorch), got %.7f", k, want, got[k])
+					}
+					k++
+				}
+			}
+			// Parameter count and FLOPs against the PyTorch reference.
+			var ref struct {
+				Proxies map[string]struct {
+					Score float64 `json:"score"`
+				} `json:"proxies"`
+			}
+			raw, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.Unmarshal(raw, &ref)
+			res, err := proxies.Score(m, proxies.Options{Proxies: []string{"params", "flops"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 32, 32})}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"params", "flops"} {
+				if got, want := res.Proxies[p].Score, ref.Proxies[p].Score; got != want {
+					t.Errorf("%s: want %.0f (PyTorch), got %.0f", p, want, got)
+				}
+			}
+			t.Logf("%s: %d tensors copied, logits agree, params %.0f, flops %.0f", name, copied, res.Proxies["params"].Score, res.Proxies["flops"].Score)
+		})
+	}
+}
