@@ -32,6 +32,9 @@ func init() {
 		"demo":      {"the built-in default job (see README)", runDemo},
 		"gradcheck": {"check the gradient graph of MODEL.onnx against finite differences", runGradcheck},
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
+		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
+		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
+		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
 	}
 }
 

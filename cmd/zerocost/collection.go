@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/ranking"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+func defaultTruth() string { return filepath.Join(defaultDataDir(), "nb201", "nb201_accuracy.csv") }
+
+func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "nb201" {
+		return usagef("want `zerocost zoo nb201 --out DIR ...`")
+	}
+	fs := newFlagSet("zoo nb201", stderr)
+	out := fs.String("out", "", "folder to write DIR/<index>.onnx into (required)")
+	all := fs.Bool("all", false, "all 15,625 architectures")
+	sample := fs.Int("sample", 0, "a seeded sample of N architectures")
+	seed := fs.Uint64("seed", 1, "seed of the sample and of the weights")
+	indexList := fs.String("index", "", "benchmark indices, comma-separated")
+	archs := fs.String("archs", "", "file with one architecture string per line (written as arch<N>.onnx)")
+	variant := fs.String("variant", "nb201", "nb201 (the benchmark's network)")
+	classes := fs.Int("num-classes", 10, "classifier outputs")
+	truth := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth CSV (index to architecture)")
+	if _, err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out is required")
+	}
+	if *variant != "nb201" {
+		return usagef("--variant %q: only nb201 is implemented (the foresight variant is not yet)", *variant)
+	}
+	type job struct {
+		index int
+		arch  string
+		file  string
+	}
+	var jobs []job
+	if *archs != "" {
+		f, err := os.Open(*archs)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for i := 0; sc.Scan(); i++ {
+			if a := strings.TrimSpace(sc.Text()); a != "" {
+				jobs = append(jobs, job{-1, a, fmt.Sprintf("arch%d.onnx", i)})
+			}
+		}
+	} else {
+		t, err := zoo.ReadTruth(*truth, "index")
+		if err != nil {
+			return fmt.Errorf("%w (pass --truth)", err)
+		}
+		var idx []int
+		switch {
+		case *all:
+			for i := range t.Rows {
+				idx = append(idx, i)
+			}
+		case *sample > 0:
+			rng := rand.New(rand.NewPCG(*seed, 0x6e623230))
+			idx = rng.Perm(len(t.Rows))[:min(*sample, len(t.Rows))]
+			sort.Ints(idx)
+		case *indexList != "":
+			for _, s := range strings.Split(*indexList, ",") {
+				i, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil {
+					return usagef("--index: bad index %q", s)
+				}
+				idx = append(idx, i)
+			}
+		default:
+			return usagef("choose --all, --sample N, --index LIST or --archs FILE")
+		}
+		for _, i := range idx {
+			arch, err := t.NB201Arch(i)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{i, arch, fmt.Sprintf("%d.onnx", i)})
+		}
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		m, err := zoo.NB201(j.arch, zoo.NB201Options{Classes: *classes, Seed: *seed + uint64(max(j.index, 0)), Index: j.index})
+		if err != nil {
+			return err
+		}
+		data, err := m.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(*out, j.file), data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %d NAS-Bench-201 networks to %s\n", len(jobs), *out)
+	return nil
+}
+
+// truthColumn reads one numeric column of a CSV keyed by key.
+func truthColumn(path, key, col string) (map[string]float64, error) {
+	t, err := zoo.ReadTruth(path, key)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, r := range t.Rows {
+		if v, ok := r.Numbers[col]; ok {
+			out[r.Key] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no numeric column %q (columns: %v)", path, col, t.Columns)
+	}
+	return out, nil
+}
+
+func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("rank", stderr)
+	var sf scoreFlags
+	sf.register(fs)
+	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores; ONNX Runtime threads are split among them)")
+	results := fs.String("results", "", "JSONL results file: appended per model, and read to resume")
+	sortBy := fs.String("sort", "", "rank by a proxy or by vote (mean rank over the proxies); default: the first proxy")
+	format := fs.String("format", "table", "output format: table, json or csv")
+	truth := fs.String("truth", "", "ground-truth CSV to evaluate the ranking against")
+	key := fs.String("key", "index", "key column of --truth")
+	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
+	plot := fs.String("plot", "", "with --truth: write a scatter plot per proxy to FILE.png")
+	paths, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("want folders, ONNX files or manifests to rank")
+	}
+	names, err := proxies.ParseList(sf.proxies)
+	if err != nil {
+		return usagef("--proxies: %v", err)
+	}
+	if *sortBy == "" {
+		*sortBy = names[0]
+	}
+	if _, ok := proxies.Lookup(*sortBy); !ok && *sortBy != "vote" {
+		return usagef("--sort must be a proxy or vote, got %q", *sortBy)
+	}
+	shape, err := parseShape(sf.shape)
+	if err != nil {
+		return usagef("--input-shape: %v", err)
+	}
+	so, err := sf.sessionOptions()
+	if err != nil {
+		return err
+	}
+	entries, err := ranking.Collect(paths)
+	if err != nil {
+		return err
+	}
+	if err := runtime.Init(sf.ortLib); err != nil {
+		return err
+	}
+	opts := ranking.Options{
+		Proxies: names,
+		Data:    zoo.DataSpec{Source: sf.data, Labels: sf.labels, BatchSize: sf.batch, Shape: shape, Seed: sf.seed, Sample: sf.sample},
+		Workers: *workers,
+		Results: *results,
+	}
+	opts.Score.Session = so
+	opts.Score.PerLayer = sf.perLayer
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		opts.Progress = stderr
+	}
+	records, err := ranking.Run(ctx, entries, opts)
+	if err != nil {
+		return err
+	}
+	ranking.Sort(records, *sortBy, names)
+	if err := writeRanking(stdout, records, names, *format); err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range records {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	if *truth != "" {
+		tv, err := truthColumn(*truth, *key, *truthCol)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		if err := writeEval(stdout, ranking.Evaluate(records, tv, names), names, *truthCol, *format); err != nil {
+			return err
+		}
+		if *plot != "" {
+			if err := ranking.Plot(*plot, records, tv, names, *truthCol); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "wrote %s\n", *plot)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d models failed (see the error column)", failed, len(records))
+	}
+	return nil
+}
+
+func writeRanking(w io.Writer, records []ranking.Record, names []string, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(records)
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write(append(append([]string{"rank", "name", "key", "path"}, names...), "error"))
+		for i, r := range records {
+			row := []string{strconv.Itoa(i + 1), r.Name, r.Key, r.Path}
+			for _, p := range names {
+				row = append(row, fmtFloat(ranking.Value(r, p)))
+			}
+			cw.Write(append(row, r.Error))
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "RANK\tNAME")
+	for _, p := range names {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(p))
+	}
+	fmt.Fprintln(tw, "\tERROR")
+	for i, r := range records {
+		fmt.Fprintf(tw, "%d\t%s", i+1, r.Name)
+		for _, p := range names {
+			fmt.Fprintf(tw, "\t%.4g", ranking.Value(r, p))
+		}
+		msg := r.Error
+		if msg == "" && len(r.Errors) > 0 {
+			msg = fmt.Sprintf("%d proxies failed", len(r.Errors))
+		}
+		fmt.Fprintf(tw, "\t%s\n", msg)
+	}
+	return tw.Flush()
+}
+
+func writeEval(w io.Writer, stats map[string]ranking.Stats, names []string, col, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"truth": col, "proxies": stats})
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "PROXY\tN\tSPEARMAN\tKENDALL\tPEARSON\tTOP10_PRECISION\tPAIR_ACCURACY\t(against %s)\n", col)
+	for _, p := range names {
+		s, ok := stats[p]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", p, s.N, s.Spearman, s.Kendall, s.Pearson, s.Top10Precision, s.PairAccuracy)
+	}
+	return tw.Flush()
+}
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("eval", stderr)
+	truth := fs.String("truth", defaultTruth(), "ground-truth CSV")
+	key := fs.String("key", "index", "key column of --truth (matched with the NAS-Bench-201 index or the model name)")
+	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
+	format := fs.String("format", "table", "output format: table or json")
+	plot := fs.String("plot", "", "write a scatter plot per proxy to FILE.png")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one RESULTS.jsonl")
+	}
+	records, err := ranking.ReadResults(pos[0])
+	if err != nil {
+		return err
+	}
+	if len(records) == 0 {
+		return fmt.Errorf("%s holds no results", pos[0])
+	}
+	tv, err := truthColumn(*truth, *key, *truthCol)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, p := range proxies.Names() {
+		for _, r := range records {
+			if _, ok := r.Proxies[p]; ok {
+				names = append(names, p)
+				break
+			}
+		}
+	}
+	if err := writeEval(stdout, ranking.Evaluate(records, tv, names), names, *truthCol, *format); err != nil {
+		return err
+	}
+	if *plot != "" {
+		return ranking.Plot(*plot, records, tv, names, *truthCol)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package ranking
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Entry is one model of a collection.
+type Entry struct {
+	Path  string             `json:"path"`
+	Name  string             `json:"name"`
+	Shape string             `json:"input_shape,omitempty"` // CxHxW, from a manifest
+	Truth map[string]float64 `json:"truth,omitempty"`       // numeric manifest columns
+}
+
+// Collect turns paths (folders searched recursively for *.onnx, ONNX files,
+// and CSV or JSONL manifests with a path column and optional name,
+// input_shape and ground-truth columns) into entries, sorted by path within
+// each folder.
+func Collect(paths []string) ([]Entry, error) {
+	var out []Entry
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("ranking: %w", err)
+		}
+		switch {
+		case st.IsDir():
+			var found []string
+			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasSuffix(strings.ToLower(path), ".onnx") {
+					found = append(found, path)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("ranking: %w", err)
+			}
+			sort.Strings(found)
+			for _, f := range found {
+				out = append(out, Entry{Path: f, Name: strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))})
+			}
+		case strings.HasSuffix(p, ".csv"):
+			es, err := readCSVManifest(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, es...)
+		case strings.HasSuffix(p, ".jsonl"):
+			es, err := readJSONLManifest(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, es...)
+		default:
+			out = append(out, Entry{Path: p, Name: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ranking: no models found in %v (folders are searched for *.onnx)", paths)
+	}
+	return out, nil
+}
+
+// resolve makes a manifest's relative model path relative to the manifest.
+func resolve(manifest, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(manifest), path)
+}
+
+func readCSVManifest(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ranking: %w", err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("ranking: %s: %w", path, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("ranking: %s is empty", path)
+	}
+	header := recs[0]
+	var out []Entry
+	for line, rec := range recs[1:] {
+		fields := map[string]string{}
+		for i, h := range header {
+			if i < len(rec) {
+				fields[h] = rec[i]
+			}
+		}
+		e, err := manifestEntry(path, line+2, fields)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func readJSONLManifest(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ranking: %w", err)
+	}
+	defer f.Close()
+	var out []Entry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		raw := map[string]any{}
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			return nil, fmt.Errorf("ranking: %s line %d: %w", path, line, err)
+		}
+		fields := map[string]string{}
+		for k, v := range raw {
+			fields[k] = fmt.Sprint(v)
+		}
+		e, err := manifestEntry(path, line, fields)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+func manifestEntry(manifest string, line int, fields map[string]string) (Entry, error) {
+	p := fields["path"]
+	if p == "" {
+		return Entry{}, fmt.Errorf("ranking: %s line %d has no path", manifest, line)
+	}
+	e := Entry{Path: resolve(manifest, p), Name: fields["name"], Shape: fields["input_shape"], Truth: map[string]float64{}}
+	if e.Name == "" {
+		e.Name = strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+	}
+	for k, v := range fields {
+		if k == "path" || k == "name" || k == "input_shape" {
+			continue
+		}
+		if x, err := strconv.ParseFloat(v, 64); err == nil {
+			e.Truth[k] = x
+		}
+	}
+	return e, nil
+}

@@ -1,0 +1,62 @@
+package ranking
+
+import (
+	"math"
+)
+
+// Stats is how well one proxy ranks models against the truth.
+type Stats struct {
+	N              int     `json:"n"`
+	Spearman       float64 `json:"spearman"`
+	Kendall        float64 `json:"kendall"`
+	Pearson        float64 `json:"pearson"`
+	Top10Precision float64 `json:"top10_precision"`
+	PairAccuracy   float64 `json:"pair_accuracy"`
+}
+
+// Pair is a proxy value and the truth of one model.
+type Pair struct {
+	Key          string
+	Value, Truth float64
+}
+
+// Joined returns, for a proxy, the models that have both a finite value and
+// a truth value (truth maps record keys to the ground-truth column).
+func Joined(records []Record, truth map[string]float64, proxy string) []Pair {
+	var out []Pair
+	for _, r := range records {
+		t, ok := truth[r.Key]
+		if !ok {
+			t, ok = truth[r.Name]
+		}
+		v := Value(r, proxy)
+		if ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out = append(out, Pair{Key: r.Key, Value: v, Truth: t})
+		}
+	}
+	return out
+}
+
+// Evaluate computes Stats for every proxy.
+func Evaluate(records []Record, truth map[string]float64, proxies []string) map[string]Stats {
+	out := map[string]Stats{}
+	for _, p := range proxies {
+		pairs := Joined(records, truth, p)
+		if len(pairs) < 2 {
+			continue
+		}
+		x, y := make([]float64, len(pairs)), make([]float64, len(pairs))
+		for i, pr := range pairs {
+			x[i], y[i] = pr.Value, pr.Truth
+		}
+		out[p] = Stats{
+			N:              len(pairs),
+			Spearman:       Spearman(x, y),
+			Kendall:        Kendall(x, y),
+			Pearson:        Pearson(x, y),
+			Top10Precision: TopPrecision(x, y, 0.1),
+			PairAccuracy:   PairAccuracy(x, y),
+		}
+	}
+	return out
+}

@@ -1,0 +1,291 @@
+package ranking
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// Record is one line of a results file: the proxies.Result of a model plus
+// what identifies it. A model that failed has Error set.
+type Record struct {
+	Name     string             `json:"name"`
+	Key      string             `json:"key"` // NAS-Bench-201 index for zoo models, otherwise the name
+	Path     string             `json:"path"`
+	Settings string             `json:"settings"` // hash of the proxies and data settings
+	Error    string             `json:"error,omitempty"`
+	Truth    map[string]float64 `json:"truth,omitempty"`
+	proxies.Result
+}
+
+// Options configure Run.
+type Options struct {
+	Proxies []string
+	Data    zoo.DataSpec
+	Score   proxies.Options // BN, Session (its Threads is set per worker), PerLayer
+	Workers int             // default: the number of cores
+	// Results is a JSONL file that every finished model is appended to; a
+	// model already there with the same content hash and settings is not
+	// scored again.
+	Results string
+	// Progress, when not nil, gets a progress line per model.
+	Progress io.Writer
+}
+
+// settingsHash identifies the scoring settings.
+func settingsHash(opts Options) string {
+	b, _ := json.Marshal(struct {
+		P []string
+		D zoo.DataSpec
+		B string
+	}{opts.Proxies, opts.Data, opts.Score.BN.String()})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}
+
+// ReadResults reads a JSONL results file (a missing file is empty).
+func ReadResults(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ranking: %w", err)
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for line := 1; sc.Scan(); line++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			// A run killed mid-write leaves a partial last line: skip it.
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// Run scores every entry and returns one record per entry, in entry order.
+// Failed models are recorded with their error; the run goes on.
+func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = goruntime.NumCPU()
+	}
+	threads := max(1, goruntime.NumCPU()/opts.Workers)
+	settings := settingsHash(opts)
+	done := map[string]Record{}
+	if opts.Results != "" {
+		prev, err := ReadResults(opts.Results)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range prev {
+			if r.Settings == settings && r.SHA256 != "" {
+				done[r.SHA256] = r
+			}
+		}
+	}
+	var out *os.File
+	if opts.Results != "" {
+		f, err := os.OpenFile(opts.Results, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("ranking: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	records := make([]Record, len(entries))
+	var mu sync.Mutex
+	finished, start := 0, time.Now()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				rec, reused := scoreEntry(entries[i], opts, settings, threads, done)
+				mu.Lock()
+				records[i] = rec
+				var err error
+				if out != nil && !reused {
+					line, _ := json.Marshal(rec)
+					_, err = out.Write(append(line, '\n'))
+				}
+				finished++
+				if opts.Progress != nil {
+					el := time.Since(start)
+					left := time.Duration(float64(el) / float64(finished) * float64(len(entries)-finished))
+					fmt.Fprintf(opts.Progress, "\r%d/%d models, %.2f/s, %s left   ", finished, len(entries), float64(finished)/el.Seconds(), left.Round(time.Second))
+				}
+				mu.Unlock()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "ranking: writing %s: %v\n", opts.Results, err)
+				}
+			}
+		}()
+	}
+	for i := range entries {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			close(jobs)
+			wg.Wait()
+			return records, ctx.Err()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if opts.Progress != nil {
+		fmt.Fprintln(opts.Progress)
+	}
+	return records, nil
+}
+
+// scoreEntry scores one model, or returns its earlier record.
+func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (Record, bool) {
+	rec := Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}
+	rec.Model = e.Path
+	raw, err := os.ReadFile(e.Path)
+	if err != nil {
+		rec.Error = err.Error()
+		return rec, false
+	}
+	sum := sha256.Sum256(raw)
+	rec.SHA256 = hex.EncodeToString(sum[:])
+	if prev, ok := done[rec.SHA256]; ok {
+		prev.Name, prev.Path, prev.Truth = e.Name, e.Path, e.Truth
+		return prev, true
+	}
+	m, err := onnximport.Parse(raw, dirOf(e.Path))
+	if err != nil {
+		rec.Error = strings.Replace(err.Error(), "model bytes", e.Path, 1)
+		return rec, false
+	}
+	m.Path = e.Path
+	for _, md := range m.Proto.GetMetadataProps() {
+		if md.GetKey() == "nb201_index" && md.GetValue() != "-1" {
+			rec.Key = md.GetValue()
+		}
+	}
+	data := opts.Data
+	if e.Shape != "" {
+		if data.Shape, err = parseShape(e.Shape); err != nil {
+			rec.Error = err.Error()
+			return rec, false
+		}
+	}
+	ins := m.Inputs()
+	if len(ins) != 1 {
+		rec.Error = fmt.Sprintf("%s has %d inputs; zerocost scores models with one input", e.Path, len(ins))
+		return rec, false
+	}
+	so := opts.Score
+	so.Proxies = opts.Proxies
+	so.Session.Threads = threads
+	if so.Batch, err = zoo.LoadBatch(data, ins[0]); err != nil {
+		rec.Error = err.Error()
+		return rec, false
+	}
+	res, err := proxies.Score(m, so)
+	if err != nil {
+		rec.Error = err.Error()
+		return rec, false
+	}
+	sha := rec.SHA256
+	rec.Result = *res
+	rec.SHA256 = sha
+	return rec, false
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+func parseShape(s string) ([]int64, error) {
+	var dims []int64
+	for _, p := range strings.Split(s, "x") {
+		var d int64
+		if _, err := fmt.Sscanf(p, "%d", &d); err != nil || d <= 0 {
+			return nil, fmt.Errorf("ranking: bad input_shape %q (want CxHxW)", s)
+		}
+		dims = append(dims, d)
+	}
+	return dims, nil
+}
+
+// Value is the number a proxy ranks by: log10 where the proxy reports it
+// (synflow), the score otherwise; NaN when missing.
+func Value(r Record, proxy string) float64 {
+	p, ok := r.Proxies[proxy]
+	if !ok || p == nil {
+		return math.NaN()
+	}
+	if p.Log10 != nil {
+		return *p.Log10
+	}
+	return p.Score
+}
+
+// Sort orders records best first by a proxy, or by "vote": the mean rank
+// over the given proxies. Records without a value go last.
+func Sort(records []Record, by string, proxiesForVote []string) {
+	key := make([]float64, len(records))
+	if by == "vote" {
+		for _, p := range proxiesForVote {
+			vals := make([]float64, len(records))
+			for i, r := range records {
+				vals[i] = Value(r, p)
+				if math.IsNaN(vals[i]) {
+					vals[i] = math.Inf(-1)
+				}
+			}
+			for i, rk := range Ranks(vals) {
+				key[i] += rk / float64(len(proxiesForVote))
+			}
+		}
+	} else {
+		for i, r := range records {
+			key[i] = Value(r, by)
+		}
+	}
+	idx := make([]int, len(records))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ka, kb := key[idx[a]], key[idx[b]]
+		if math.IsNaN(kb) {
+			return !math.IsNaN(ka)
+		}
+		return ka > kb
+	})
+	sorted := make([]Record, len(records))
+	for i, j := range idx {
+		sorted[i] = records[j]
+	}
+	copy(records, sorted)
+}
