@@ -100,7 +100,7 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 			return nil, err
 		}
 		for _, r := range prev {
-			if r.Settings == settings && r.SHA256 != "" {
+			if r.Settings == settings && r.SHA256 != "" && r.Error == "" { // failures are retried
 				done[r.SHA256] = r
 			}
 		}

@@ -197,33 +197,36 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", stderr)
 	var rf runtimeFlags
 	rf.register(fs)
+	sample := fs.Int("sample", 24, "number of NAS-Bench-201 networks in the seeded sample")
+	seed := fs.Uint64("seed", 1, "seed of the sample and the weights")
+	truth := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth (the correlation table is skipped when it is missing)")
+	plotPath := fs.String("plot", filepath.Join("out", "nb201_demo.png"), "scatter plot of each proxy against CIFAR-10 accuracy")
+	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	opts, err := rf.sessionOptions()
-	if err != nil {
+	if _, err := rf.sessionOptions(); err != nil {
 		return err
+	}
+	if _, err := os.Stat(*truth); err != nil {
+		return fmt.Errorf("the NAS-Bench-201 ground truth %s is missing: it maps benchmark indices to architectures; pass --truth", *truth)
 	}
 	dir, err := os.MkdirTemp("", "zerocost-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "tiny_cnn.onnx")
-	data, err := zoo.TinyCNN(1, 10).Marshal()
-	if err != nil {
+	common := []string{"--ep", rf.ep, "--ort-lib", rf.ortLib}
+	if err := runZoo(ctx, []string{"nb201", "--out", dir, "--sample", fmt.Sprint(*sample), "--seed", fmt.Sprint(*seed), "--truth", *truth}, stdout, stderr); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Dir(*plotPath), 0o755); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "demo: wrote the built-in tiny CNN to %s\n", path)
-	common := []string{"--ep", string(opts.Provider), "--ort-lib", rf.ortLib}
-	if err := runModel(ctx, append([]string{path, "--input-shape", "3x32x32", "--batch-size", "4"}, common...), stdout, stderr); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
-	return runScore(ctx, append([]string{path, "--input-shape", "3x32x32", "--batch-size", "16"}, common...), stdout, stderr)
+	fmt.Fprintf(stdout, "ranking them with the data-free proxies (one all-ones sample, no data needed):\n\n")
+	rankArgs := append([]string{dir, "--proxies", "datafree", "--batch-size", "1", "--input-shape", "3x32x32",
+		"--workers", fmt.Sprint(*workers), "--truth", *truth, "--plot", *plotPath}, common...)
+	return runRank(ctx, rankArgs, stdout, stderr)
 }
 
 func sha256Hex(b []byte) string {

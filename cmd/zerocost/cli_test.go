@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
 )
 
@@ -111,8 +112,16 @@ func TestGradcheckFailsOnUnsupportedOps(t *testing.T) {
 
 func TestDemoRuns(t *testing.T) {
 	testort.Init(t)
-	code, out, errs := run(t, "demo")
-	if code != 0 || !strings.Contains(out, "output logits: shape [4 10]") || !strings.Contains(out, "synflow_bn") {
+	truth := filepath.Join(runtime.RepositoryRoot(), "..", "shared", "data", "nb201", "nb201_accuracy.csv")
+	if _, err := os.Stat(truth); err != nil {
+		t.Skipf("no NAS-Bench-201 ground truth at %s", truth)
+	}
+	plot := filepath.Join(t.TempDir(), "demo.png")
+	code, out, errs := run(t, "demo", "--sample", "3", "--truth", truth, "--plot", plot)
+	if _, err := os.Stat(plot); err != nil {
+		t.Errorf("no plot: %v", err)
+	}
+	if code != 0 || !strings.Contains(out, "wrote 3 NAS-Bench-201 networks") || !strings.Contains(out, "SPEARMAN") || !strings.Contains(out, "SYNFLOW_BN") {
 		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
