@@ -210,3 +210,18 @@ func hasInit(g *onnx.GraphProto, name string) bool {
 	}
 	return false
 }
+
+// RandomNB201Arch draws an architecture string uniformly from the 5^6 cells.
+func RandomNB201Arch(rng interface{ IntN(int) int }) string {
+	var b strings.Builder
+	for node := 1; node <= 3; node++ {
+		if node > 1 {
+			b.WriteByte('+')
+		}
+		b.WriteByte('|')
+		for from := 0; from < node; from++ {
+			fmt.Fprintf(&b, "%s~%d|", NB201Ops[rng.IntN(len(NB201Ops))], from)
+		}
+	}
+	return b.String()
+}

@@ -3,6 +3,7 @@ package zoo_test
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,20 @@ func TestNB201MatchesPyTorch(t *testing.T) {
 			}
 			t.Logf("%s: %d tensors copied, logits agree, params %.0f, flops %.0f", name, copied, res.Proxies["params"].Score, res.Proxies["flops"].Score)
 		})
+	}
+}
+
+func TestNB201ArchStrings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 50; i++ {
+		a := zoo.RandomNB201Arch(rng)
+		if _, err := zoo.ParseNB201(a); err != nil {
+			t.Fatalf("random arch %q does not parse: %v", a, err)
+		}
+	}
+	for _, bad := range []string{"", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "|none~0|+|none~0|+|none~0|none~1|none~2|", "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|"} {
+		if _, err := zoo.ParseNB201(bad); err == nil {
+			t.Errorf("arch %q: want an error", bad)
+		}
 	}
 }

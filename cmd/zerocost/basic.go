@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,24 +209,43 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := rf.sessionOptions(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(*truth); err != nil {
-		return fmt.Errorf("the NAS-Bench-201 ground truth %s is missing: it maps benchmark indices to architectures; pass --truth", *truth)
-	}
 	dir, err := os.MkdirTemp("", "zerocost-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	common := []string{"--ep", rf.ep, "--ort-lib", rf.ortLib}
-	if err := runZoo(ctx, []string{"nb201", "--out", dir, "--sample", fmt.Sprint(*sample), "--seed", fmt.Sprint(*seed), "--truth", *truth}, stdout, stderr); err != nil {
+	haveTruth := true
+	if _, err := os.Stat(*truth); err != nil {
+		// Without the ground truth there are no benchmark indices: draw
+		// architecture strings instead and skip the correlation table.
+		haveTruth = false
+		fmt.Fprintf(stderr, "demo: no ground truth at %s (pass --truth): ranking random architectures without correlations\n", *truth)
+		rng := rand.New(rand.NewPCG(*seed, 0x64656d6f))
+		var archs strings.Builder
+		for i := 0; i < *sample; i++ {
+			archs.WriteString(zoo.RandomNB201Arch(rng) + "\n")
+		}
+		archFile := filepath.Join(dir, "archs.txt")
+		if err := os.WriteFile(archFile, []byte(archs.String()), 0o644); err != nil {
+			return err
+		}
+		err = runZoo(ctx, []string{"nb201", "--out", filepath.Join(dir, "nets"), "--archs", archFile, "--seed", fmt.Sprint(*seed)}, stdout, stderr)
+	} else {
+		err = runZoo(ctx, []string{"nb201", "--out", filepath.Join(dir, "nets"), "--sample", fmt.Sprint(*sample), "--seed", fmt.Sprint(*seed), "--truth", *truth}, stdout, stderr)
+	}
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(*plotPath), 0o755); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "ranking them with the data-free proxies (one all-ones sample, no data needed):\n\n")
-	rankArgs := append([]string{dir, "--proxies", "datafree", "--batch-size", "1", "--input-shape", "3x32x32",
-		"--workers", fmt.Sprint(*workers), "--truth", *truth, "--plot", *plotPath}, common...)
+	rankArgs := append([]string{filepath.Join(dir, "nets"), "--proxies", "datafree", "--batch-size", "1", "--input-shape", "3x32x32",
+		"--workers", fmt.Sprint(*workers)}, common...)
+	if haveTruth {
+		rankArgs = append(rankArgs, "--truth", *truth, "--plot", *plotPath)
+	}
 	return runRank(ctx, rankArgs, stdout, stderr)
 }
 
