@@ -1,6 +1,7 @@
 package proxies_test
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -69,5 +70,26 @@ func TestNaNWeights(t *testing.T) {
 func TestUnknownProxy(t *testing.T) {
 	if _, err := proxies.ParseList("snip,synfow"); err == nil || !strings.Contains(err.Error(), `"synfow"`) {
 		t.Fatalf("want an error naming the proxy, got %v", err)
+	}
+}
+
+// An all-"none" NAS-Bench-201 cell cuts the input off: synflow is 0 for the
+// layers before it, and the result must still encode as JSON (no Inf).
+func TestZeroSynflowEncodes(t *testing.T) {
+	testort.Init(t)
+	m, err := zoo.NB201("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", zoo.NB201Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 32, 32})}, PerLayer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatalf("result does not encode: %v", err)
+	}
+	s := res.Proxies["synflow"]
+	if s == nil || s.Layers[0].Score != 0 || s.Layers[0].Log10 != nil {
+		t.Fatalf("the stem's synflow should be 0 without log10: %+v", s)
 	}
 }

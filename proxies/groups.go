@@ -359,10 +359,16 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, fmt.Errorf("proxies: synflow of layer %q is %v (the rescaling could not keep it in range)", l.Param, t)
 		}
-		lg := math.Log10(t) + offset
-		total = logAdd10(total, lg)
-		l10 := lg
-		r.Layers = append(r.Layers, LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape, Score: pow10(lg), Log10: &l10})
+		ls := LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape}
+		if t > 0 { // a layer the output does not depend on scores 0 and has no log10
+			lg := math.Log10(t) + offset
+			total = logAdd10(total, lg)
+			ls.Score, ls.Log10 = pow10(lg), &lg
+		}
+		r.Layers = append(r.Layers, ls)
+	}
+	if math.IsInf(total, -1) {
+		return r, nil // every layer scores 0 (R does not depend on the weights): score 0, no log10
 	}
 	r.Score = pow10(total)
 	r.Log10 = &total

@@ -20,18 +20,29 @@ type Pair struct {
 	Value, Truth float64
 }
 
-// Joined returns, for a proxy, the models that have both a finite value and
-// a truth value (truth maps record keys to the ground-truth column).
+// Joined returns, for a proxy, the models that have both a value and a
+// truth value (truth maps record keys to the ground-truth column). A value
+// of −Inf (synflow 0) is placed one below the lowest finite value, so that
+// such models rank last.
 func Joined(records []Record, truth map[string]float64, proxy string) []Pair {
 	var out []Pair
+	lowest := math.Inf(1)
 	for _, r := range records {
 		t, ok := truth[r.Key]
 		if !ok {
 			t, ok = truth[r.Name]
 		}
 		v := Value(r, proxy)
-		if ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		if ok && !math.IsNaN(v) && !math.IsInf(v, 1) {
 			out = append(out, Pair{Key: r.Key, Value: v, Truth: t})
+			if !math.IsInf(v, -1) {
+				lowest = math.Min(lowest, v)
+			}
+		}
+	}
+	for i := range out {
+		if math.IsInf(out[i].Value, -1) {
+			out[i].Value = lowest - 1
 		}
 	}
 	return out

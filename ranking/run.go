@@ -129,7 +129,10 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 				records[i] = rec
 				var err error
 				if out != nil && !reused {
-					line, _ := json.Marshal(rec)
+					var line []byte
+					if line, err = json.Marshal(rec); err != nil {
+						line, _ = json.Marshal(Record{Name: rec.Name, Key: rec.Key, Path: rec.Path, Settings: rec.Settings, Error: "ranking: cannot encode the result: " + err.Error()})
+					}
 					_, err = out.Write(append(line, '\n'))
 				}
 				finished++
@@ -238,7 +241,8 @@ func parseShape(s string) ([]int64, error) {
 }
 
 // Value is the number a proxy ranks by: log10 where the proxy reports it
-// (synflow), the score otherwise; NaN when missing.
+// (synflow, synflow_bn; −Inf for a score of 0), the score otherwise; NaN
+// when missing.
 func Value(r Record, proxy string) float64 {
 	p, ok := r.Proxies[proxy]
 	if !ok || p == nil {
@@ -246,6 +250,9 @@ func Value(r Record, proxy string) float64 {
 	}
 	if p.Log10 != nil {
 		return *p.Log10
+	}
+	if (proxy == "synflow" || proxy == "synflow_bn") && p.Score == 0 {
+		return math.Inf(-1)
 	}
 	return p.Score
 }
