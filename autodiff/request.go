@@ -130,6 +130,9 @@ func FisherName(tensor string) string { return "zerocost_fisher/" + tensor }
 type TensorInfo struct {
 	Elem int32 // ox.Float, ox.Double or ox.Int64 (integers and bools)
 	Dims []int64
+	// ONNXType is the exact element type (bool, int32, …) when known; it
+	// lets Build declare the tensor's type and shape in the graph.
+	ONNXType int32
 }
 
 // IsFloat reports whether the tensor holds floating-point values.

@@ -91,7 +91,7 @@ func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.Shape
 			case runtime.Float64:
 				elem = ox.Double
 			}
-			shapes[tensor] = autodiff.TensorInfo{Elem: elem, Dims: dims}
+			shapes[tensor] = autodiff.TensorInfo{Elem: elem, Dims: dims, ONNXType: runs[0][p.sample].ONNXType}
 		}
 		return shapes, nil
 	}

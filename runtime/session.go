@@ -280,38 +280,41 @@ func fromValue(v ort.Value) (*Tensor, error) {
 	if shape == nil {
 		shape = []int64{}
 	}
-	switch t := v.(type) {
+	t := &Tensor{Shape: shape}
+	switch x := v.(type) {
 	case *ort.Tensor[float32]:
-		return &Tensor{Shape: shape, F32: nonNil(t.GetData())}, nil
+		t.F32, t.ONNXType = nonNil(x.GetData()), 1
 	case *ort.Tensor[float64]:
-		return &Tensor{Shape: shape, F64: nonNil(t.GetData())}, nil
+		t.F64, t.ONNXType = nonNil(x.GetData()), 11
 	case *ort.Tensor[int64]:
-		return &Tensor{Shape: shape, I64: nonNil(t.GetData())}, nil
+		t.I64, t.ONNXType = nonNil(x.GetData()), 7
 	case *ort.Tensor[int32]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 6
 	case *ort.Tensor[uint8]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 2
 	case *ort.Tensor[int8]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 3
 	case *ort.Tensor[int16]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 5
 	case *ort.Tensor[uint16]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 4
 	case *ort.Tensor[uint32]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 12
 	case *ort.Tensor[uint64]:
-		return &Tensor{Shape: shape, I64: widen(t.GetData())}, nil
+		t.I64, t.ONNXType = widen(x.GetData()), 13
 	case *ort.Tensor[bool]:
-		data := t.GetData()
+		data := x.GetData()
 		out := make([]int64, len(data))
 		for i, b := range data {
 			if b {
 				out[i] = 1
 			}
 		}
-		return &Tensor{Shape: shape, I64: out}, nil
+		t.I64, t.ONNXType = out, 9
+	default:
+		return nil, fmt.Errorf("unsupported output type %T (zerocost reads float32, float64 and integer tensors)", v)
 	}
-	return nil, fmt.Errorf("unsupported output type %T (zerocost reads float32, float64 and integer tensors)", v)
+	return t, nil
 }
 
 // nonNil keeps an empty tensor's slice non-nil so that DType still works.

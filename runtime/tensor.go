@@ -35,6 +35,10 @@ type Tensor struct {
 	F32   []float32
 	F64   []float64
 	I64   []int64
+	// ONNXType is the ONNX element type an output had before widening
+	// (TensorProto.DataType: 1 float, 11 double, 7 int64, 9 bool, ...); 0
+	// for tensors made in Go.
+	ONNXType int32
 }
 
 // NewFloat32 returns a float32 tensor over data (not copied).
