@@ -55,14 +55,16 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		opts.Proxies = Names()
 	}
 	want := map[group][]string{}
-	needData := false
+	var needData []string
 	for _, name := range opts.Proxies {
 		info, ok := Lookup(name)
 		if !ok {
 			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %v)", name, Names())
 		}
 		want[info.group] = append(want[info.group], name)
-		needData = needData || info.NeedsData
+		if info.NeedsData {
+			needData = append(needData, name)
+		}
 	}
 	data, err := m.Marshal()
 	if err != nil {
@@ -81,9 +83,9 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("proxies: %s has %d inputs; zerocost scores models with one float input (an image batch)", m.Name(), len(ins))
 	}
 	s.input = ins[0]
-	if needData {
+	if len(needData) > 0 {
 		if opts.Batch == nil || opts.Batch.Input == nil {
-			return nil, fmt.Errorf("proxies: %v need an input batch", want)
+			return nil, fmt.Errorf("proxies: %v need an input batch (Options.Batch)", needData)
 		}
 		if err := s.checkBatch(opts.Batch.Input.Shape); err != nil {
 			return nil, err
