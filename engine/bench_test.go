@@ -21,10 +21,7 @@ func benchGradient(b *testing.B, name string, batch int64, backward bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wrt []string
-	for _, g := range fx.Reference.Grads {
-		wrt = append(wrt, g.Name)
-	}
+	wrt := fx.GradNames()
 	shape := append([]int64{batch}, fx.Input.Shape[1:]...)
 	opts := runtime.SessionOptions{Threads: 2}
 	g, err := engine.NewGradient(fx.Model, engine.Options{
@@ -79,10 +76,7 @@ func benchBuild(b *testing.B, name string, discover bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wrt []string
-	for _, g := range fx.Reference.Grads {
-		wrt = append(wrt, g.Name)
-	}
+	wrt := fx.GradNames()
 	req := autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy}
 	fwd, err := autodiff.Normalize(fx.Model, req.BN)
 	if err != nil {

@@ -18,10 +18,7 @@ func TestProfileNB201(t *testing.T) {
 	}
 	testort.Init(t)
 	fx, _ := torchfixture.Load("nb201_a", "train")
-	var wrt []string
-	for _, g := range fx.Reference.Grads {
-		wrt = append(wrt, g.Name)
-	}
+	wrt := fx.GradNames()
 	g, err := engine.NewGradient(fx.Model, engine.Options{Request: autodiff.Request{WRT: wrt}, InputShape: []int64{64, 3, 32, 32}, Session: runtime.SessionOptions{Threads: 2, Profile: "/tmp/zcprof"}})
 	if err != nil {
 		t.Fatal(err)

@@ -43,10 +43,7 @@ func measure(ref torchfixture.Grad, values []float64, norm, scale float64) gradE
 // per tensor, zerocost's error and PyTorch float32's error against PyTorch
 // float64 autograd.
 func gradErrors(t *testing.T, fx *torchfixture.Fixture) (loss float64, ours, torch32 map[string]gradError) {
-	var wrt []string
-	for _, g := range fx.Reference.Grads {
-		wrt = append(wrt, g.Name)
-	}
+	wrt := fx.GradNames()
 	g, err := engine.NewGradient(fx.Model, engine.Options{
 		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy, BN: autodiff.BNTrain},
 		InputShape: fx.Input.Shape,

@@ -142,3 +142,15 @@ func Uniform(seed uint64, n int, low, high float64) []float32 {
 	}
 	return out
 }
+
+// GradNames returns the names of the tensors the reference has gradients of
+// (every trainable parameter, then "input"), in reference order.
+func (fx *Fixture) GradNames() []string {
+	var names []string
+	if fx.Reference != nil {
+		for _, g := range fx.Reference.Grads {
+			names = append(names, g.Name)
+		}
+	}
+	return names
+}
