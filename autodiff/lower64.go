@@ -73,7 +73,13 @@ func LowerToFloat64(m *ox.Model, shapes Shapes) (*ox.Model, error) {
 				}
 			}
 			e.g.Node = append(e.g.Node, n)
-		case "Erf", "ConvTranspose", "LayerNormalization":
+		case "Erf":
+			// No float64 Erf kernel: erf is evaluated in float32 (relative
+			// error 6e-8; its input may overflow to ±Inf, where erf is ±1).
+			x32 := c.op("x_f32", "Cast", []string{n.Input[0]}, ox.AttrInt("to", int64(ox.Float)))
+			y32 := c.op("erf_f32", "Erf", []string{x32})
+			e.g.Node = append(e.g.Node, ox.Node("Cast", n.GetName(), []string{y32}, n.Output, ox.AttrInt("to", int64(ox.Double))))
+		case "ConvTranspose", "LayerNormalization":
 			return nil, fmt.Errorf("autodiff: %s: node %q (%s) has no float64 kernel in ONNX Runtime's CPU provider", m.Name(), n.GetName(), n.GetOpType())
 		default:
 			e.g.Node = append(e.g.Node, n)

@@ -68,8 +68,9 @@ type Rescaled struct {
 //   - Add, Sub, Sum, Concat, Where, Max and Min take the largest scale of
 //     their inputs and multiply the others by the ratio (constants have σ = 1);
 //   - Clip's bounds are divided by σ;
-//   - any other op (Sigmoid, Softmax, …) gets its true input, u·σ, when that
-//     fits float32 (σ ≤ 1e30), and returns σ = 1; otherwise Rescale fails.
+//   - any other op (Sigmoid, Softmax, …) gets its true input, u·σ, through a
+//     float64 factor (exact once LowerToFloat64 makes the graph float64),
+//     and returns σ = 1; beyond 1e300 Rescale fails.
 //
 // The rewrite is exact in real arithmetic. Because every layer's W' = W/g and
 // dR/dW' = g·dR/dW, |W'⊙dR'/dW'| of the rewritten model equals |W⊙dR/dW| of
@@ -187,16 +188,22 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 			g.Node = append(g.Node, n)
 			setAll(0)
 		default:
-			// Materialise the true value where it fits float32.
+			// Materialise the true value: u·10^σ. The factor is a float64
+			// constant cast to the graph's type; the float32 graph only serves
+			// shape discovery, and LowerToFloat64 turns the cast into a
+			// float64 one, so values up to 1e308 are exact.
 			for i, x := range n.Input {
 				s := scale[x]
 				if x == "" || s == 0 {
 					continue
 				}
-				if s > 30 || s < -30 {
-					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, which float32 cannot hold; synflow rescaling supports piecewise-linear networks", m.Name(), n.GetName(), op, s)
+				if s > 300 || s < -300 {
+					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, beyond float64; synflow rescaling supports piecewise-linear networks", m.Name(), n.GetName(), op, s)
 				}
-				n.Input[i] = e.node(n.GetName()+"/zerocost_unscale", "Mul", []string{x, e.scalar(math.Pow(10, s), ox.Float)})
+				factor := e.fresh(n.GetName() + "/zerocost_unscale_factor")
+				g.Initializer = append(g.Initializer, ox.Float64Tensor(factor, nil, []float64{math.Pow(10, s)}))
+				cast := e.node(n.GetName()+"/zerocost_unscale_cast", "Cast", []string{factor}, ox.AttrInt("to", int64(e.initElemOr(x, ox.Float))))
+				n.Input[i] = e.node(n.GetName()+"/zerocost_unscale", "Mul", []string{x, cast})
 			}
 			g.Node = append(g.Node, n)
 			setAll(0)

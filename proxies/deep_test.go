@@ -69,3 +69,35 @@ func TestDeepSynflowMatchesFloat64(t *testing.T) {
 		})
 	}
 }
+
+// TestSynflowThroughSmoothActivations checks the synflow rescaling where
+// true activations must be materialised (efficientnet_b0's sigmoid gates see
+// inputs near 1e30) and the float64 lowering of Erf (convnext_tiny's GELU),
+// against PyTorch float64 (testdata/proxies/gen_synflow_extra.py).
+func TestSynflowThroughSmoothActivations(t *testing.T) {
+	testort.Init(t)
+	data, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "synflow_extra.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref map[string]map[string]float64
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range ref {
+		fx, err := torchfixture.Load(name, "train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 64, 64})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, w := range want {
+			got := res.Proxies[p]
+			if got == nil || got.Log10 == nil || math.Abs(*got.Log10-w) > 1e-3 {
+				t.Errorf("%s %s: log10 want %.6f, got %v (errors %v)", name, p, w, got, res.Errors)
+			}
+		}
+	}
+}
