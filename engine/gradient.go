@@ -19,6 +19,8 @@ type Options struct {
 	// Run must feed (to change weights without rebuilding the session).
 	FeedParams bool
 	Session    runtime.SessionOptions
+	// Shapes finds tensor shapes (nil: ShapeFinder(InputShape, Session)).
+	Shapes autodiff.ShapeFunc
 }
 
 // Gradient is a gradient graph with its ONNX Runtime session.
@@ -33,7 +35,11 @@ type Gradient struct {
 
 // NewGradient builds the gradient graph of m and opens a session on it.
 func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
-	res, err := autodiff.Build(m, opts.Request, ShapeFinder(opts.InputShape, opts.Session))
+	shapes := opts.Shapes
+	if shapes == nil {
+		shapes = ShapeFinder(opts.InputShape, opts.Session)
+	}
+	res, err := autodiff.Build(m, opts.Request, shapes)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -150,4 +151,27 @@ func sampleInput(in ox.Input, dims []int64, seed uint64) *runtime.Tensor {
 		return runtime.NewInt64(dims, make([]int64, runtime.NumElements(dims)))
 	}
 	return zoo.RandomNormal(dims, seed)
+}
+
+// CachedShapeFinder is ShapeFinder with a memory: a model it has seen
+// (same bytes) is not run again. Proxies that build several graphs of one
+// model share one discovery this way. It is not safe for concurrent use.
+func CachedShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	find := ShapeFinder(inputShape, opts)
+	cache := map[[32]byte]autodiff.Shapes{}
+	return func(m *ox.Model) (autodiff.Shapes, error) {
+		data, err := m.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		key := sha256.Sum256(data)
+		if s, ok := cache[key]; ok {
+			return s, nil
+		}
+		s, err := find(m)
+		if err == nil {
+			cache[key] = s
+		}
+		return s, err
+	}
 }

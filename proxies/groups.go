@@ -40,6 +40,7 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy, BN: s.opts.BN, Fisher: fisher},
 		InputShape: s.opts.Batch.Input.Shape,
 		Session:    s.opts.Session,
+		Shapes:     s.dataShapes,
 	})
 	if err != nil {
 		return err
@@ -175,7 +176,7 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 	if jacob {
 		req.WRT = []string{s.input.Name}
 	}
-	g, err := engine.NewGradient(s.m, engine.Options{Request: req, InputShape: s.opts.Batch.Input.Shape, Session: s.opts.Session})
+	g, err := engine.NewGradient(s.m, engine.Options{Request: req, InputShape: s.opts.Batch.Input.Shape, Session: s.opts.Session, Shapes: s.dataShapes})
 	if err != nil {
 		return err
 	}

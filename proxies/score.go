@@ -44,6 +44,8 @@ type scorer struct {
 	shapes  autodiff.Shapes
 	weights map[string][]float64
 	res     *Result
+	// dataShapes discovers shapes at the batch's size, once per distinct graph.
+	dataShapes autodiff.ShapeFunc
 }
 
 // Score computes the requested proxies of m. A proxy that fails is reported
@@ -96,6 +98,9 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 			return nil, err
 		}
 		s.res.InputShape = opts.Batch.Input.Shape
+	}
+	if opts.Batch != nil && opts.Batch.Input != nil {
+		s.dataShapes = engine.CachedShapeFinder(opts.Batch.Input.Shape, opts.Session)
 	}
 	if s.weights, err = layerWeights(s.fwd, s.layers); err != nil {
 		return nil, err
