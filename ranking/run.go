@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strings"
@@ -180,7 +181,7 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 		prev.Name, prev.Path, prev.Truth = e.Name, e.Path, e.Truth
 		return prev, true
 	}
-	m, err := onnximport.Parse(raw, dirOf(e.Path))
+	m, err := onnximport.Parse(raw, filepath.Dir(e.Path))
 	if err != nil {
 		rec.Error = strings.Replace(err.Error(), "model bytes", e.Path, 1)
 		return rec, false
@@ -193,8 +194,8 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	}
 	data := opts.Data
 	if e.Shape != "" {
-		if data.Shape, err = parseShape(e.Shape); err != nil {
-			rec.Error = err.Error()
+		if data.Shape, err = zoo.ParseShape(e.Shape); err != nil {
+			rec.Error = fmt.Sprintf("ranking: %s: input_shape: %v", e.Path, err)
 			return rec, false
 		}
 	}
@@ -219,25 +220,6 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	rec.Result = *res
 	rec.SHA256 = sha
 	return rec, false
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i]
-	}
-	return "."
-}
-
-func parseShape(s string) ([]int64, error) {
-	var dims []int64
-	for _, p := range strings.Split(s, "x") {
-		var d int64
-		if _, err := fmt.Sscanf(p, "%d", &d); err != nil || d <= 0 {
-			return nil, fmt.Errorf("ranking: bad input_shape %q (want CxHxW)", s)
-		}
-		dims = append(dims, d)
-	}
-	return dims, nil
 }
 
 // Value is the number a proxy ranks by: log10 where the proxy reports it

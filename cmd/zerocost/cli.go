@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
 )
 
 // version is zerocost's own version.
@@ -143,17 +142,4 @@ func (r *runtimeFlags) sessionOptions() (runtime.SessionOptions, error) {
 }
 
 // parseShape parses "1x3x32x32" (or "3x32x32") into dimensions.
-func parseShape(s string) ([]int64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var dims []int64
-	for _, part := range strings.Split(strings.ToLower(s), "x") {
-		d, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("bad shape %q: want positive sizes joined by x, like 3x32x32", s)
-		}
-		dims = append(dims, d)
-	}
-	return dims, nil
-}
+func parseShape(s string) ([]int64, error) { return zoo.ParseShape(s) }
