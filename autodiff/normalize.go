@@ -142,8 +142,11 @@ func decomposeBatchNorm(e *emitter, n *onnx.NodeProto, bn BNMode, consumers map[
 		return nil
 	}
 	eps := ox.AttrFloatOr(n, "epsilon", 1e-5)
-	if bn == BNEval {
-		// Inference form: the running statistics are inputs 3 and 4.
+	if bn == BNEval && ox.AttrIntOr(n, "training_mode", 0) == 0 {
+		// Inference form: the running statistics are inputs 3 and 4. A node
+		// in training mode (BatchNorm without running statistics, as
+		// PyTorch's track_running_stats=False) uses batch statistics in every
+		// mode, below.
 		e.g.Node = append(e.g.Node, ox.Node("BatchNormalization", name, n.Input[:5], []string{y}, ox.AttrFloat("epsilon", eps)))
 		return nil
 	}

@@ -15,7 +15,8 @@ const (
 	// BNTrain normalises with the statistics of the current batch, as the
 	// NAS literature scores networks (the default).
 	BNTrain BNMode = iota
-	// BNEval normalises with the running statistics stored in the model.
+	// BNEval normalises with the running statistics stored in the model
+	// (a node with training_mode=1, which has none, keeps batch statistics).
 	BNEval
 	// BNRemove replaces every BatchNormalization by the identity.
 	BNRemove

@@ -53,6 +53,12 @@ func mapTensor(t *onnx.TensorProto, f func(float64) float64) error {
 type Rescaled struct {
 	Model      *ox.Model
 	Log10Scale map[string]float64
+	// NeedsFloat64 names the first node that needs float64 arithmetic: an op
+	// that is given its true value through a float64 factor, or a Sub or Neg,
+	// whose cancellation float32 would not resolve. When it is empty, every tensor
+	// of the rewritten model is a sum of non-negative products within float32
+	// range, and float32 keeps about seven significant digits of each score.
+	NeedsFloat64 string
 }
 
 // Rescale rewrites a normalised model whose parameters and inputs are
@@ -90,6 +96,7 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		layerOf[l.Node] = l
 	}
 	rescaled := map[string]bool{}
+	needs64 := ""
 	old := g.Node
 	g.Node = nil
 	for _, n := range old {
@@ -133,6 +140,9 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 			op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Transpose" ||
 			op == "Slice" || op == "Gather" || op == "Split" || op == "Expand" || op == "Tile" || op == "ReduceMean" || op == "ReduceSum" ||
 			op == "Neg" || op == "Cast" || op == "Dropout":
+			if op == "Neg" && needs64 == "" {
+				needs64 = n.GetName() // signs change: values may cancel
+			}
 			g.Node = append(g.Node, n)
 			setAll(in(0))
 		case op == "Pad":
@@ -156,6 +166,9 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 			g.Node = append(g.Node, n)
 			setAll(in(0) + in(1))
 		case op == "Add" || op == "Sub" || op == "Sum" || op == "Concat" || op == "Max" || op == "Min" || op == "Where":
+			if op == "Sub" && needs64 == "" {
+				needs64 = n.GetName()
+			}
 			first := 0
 			if op == "Where" {
 				first = 1
@@ -200,6 +213,9 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 				if s > 300 || s < -300 {
 					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, beyond float64; synflow rescaling supports piecewise-linear networks", m.Name(), n.GetName(), op, s)
 				}
+				if needs64 == "" {
+					needs64 = n.GetName()
+				}
 				factor := e.fresh(n.GetName() + "/zerocost_unscale_factor")
 				g.Initializer = append(g.Initializer, ox.Float64Tensor(factor, nil, []float64{math.Pow(10, s)}))
 				cast := e.node(n.GetName()+"/zerocost_unscale_cast", "Cast", []string{factor}, ox.AttrInt("to", int64(e.initElemOr(x, ox.Float))))
@@ -209,7 +225,7 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 			setAll(0)
 		}
 	}
-	return &Rescaled{Model: out, Log10Scale: scale}, nil
+	return &Rescaled{Model: out, Log10Scale: scale, NeedsFloat64: needs64}, nil
 }
 
 // rowGain returns the largest sum of |W| over the inputs of one output unit.

@@ -1,6 +1,7 @@
 package proxies
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -279,7 +280,9 @@ func (s *scorer) ones() (*runtime.Tensor, error) {
 
 // runSynflow computes synflow (BN removed, the model rescaled to carry
 // magnitudes beyond float32 in log10) or synflow_bn (train-mode BN), with
-// every parameter replaced by its absolute value.
+// every parameter replaced by its absolute value. A rescaled model that is
+// piecewise linear with non-negative values runs in float32; anything else
+// (and a float32 run that still leaves the float32 range) in float64.
 func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) error {
 	fwd, err := autodiff.Normalize(s.m, bn)
 	if err != nil {
@@ -290,14 +293,24 @@ func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) er
 		return err
 	}
 	var scale map[string]float64
+	inFloat32 := false
 	if bn == autodiff.BNRemove {
 		rs, err := autodiff.Rescale(m)
 		if err != nil {
 			return err
 		}
-		m, scale = rs.Model, rs.Log10Scale
+		m, scale, inFloat32 = rs.Model, rs.Log10Scale, rs.NeedsFloat64 == ""
 	}
-	r, err := s.synflowRun(m, bn, scale)
+	if inFloat32 {
+		r, err := s.synflowRun(m, scale, false)
+		if !errors.Is(err, errSynflowRange) {
+			if err == nil {
+				out.results[name] = r
+			}
+			return err
+		}
+	}
+	r, err := s.synflowRun(m, scale, true)
 	if err != nil {
 		return err
 	}
@@ -305,34 +318,48 @@ func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) er
 	return nil
 }
 
+// errSynflowRange reports a layer score that is not finite.
+var errSynflowRange = errors.New("the rescaling could not keep it in range")
+
 // synflowRun differentiates R = Σ outputs of m on one all-ones sample, in
-// float64 (autodiff.LowerToFloat64), and returns Σ|W ⊙ dR/dW| per layer,
-// times 10^scale[output] (see autodiff.Rescale).
-func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]float64) (*ProxyResult, error) {
-	x32, err := s.ones()
+// float32 or in float64 (autodiff.LowerToFloat64), and returns Σ|W ⊙ dR/dW|
+// per layer, times 10^scale[output] (see autodiff.Rescale).
+func (s *scorer) synflowRun(m *ox.Model, scale map[string]float64, inFloat64 bool) (*ProxyResult, error) {
+	x, err := s.ones()
 	if err != nil {
 		return nil, err
 	}
-	x := runtime.NewFloat64(x32.Shape, x32.Float64s())
 	shapes, err := engine.ShapeFinder(x.Shape, s.opts.Session)(m)
 	if err != nil {
 		return nil, err
 	}
-	lowered, err := autodiff.LowerToFloat64(m, shapes)
-	if err != nil {
-		return nil, err
+	session := s.opts.Session
+	// A batch of one runs in milliseconds: optimising the graph costs more
+	// than it saves, and the higher levels fuse float64 graphs into contrib
+	// ops that have no float64 kernels.
+	session.Optimization = "none"
+	known := func(*ox.Model) (autodiff.Shapes, error) { return shapes, nil }
+	if inFloat64 || s.input.ElemType == ox.Double {
+		x = runtime.NewFloat64(x.Shape, x.Float64s())
+	}
+	if inFloat64 {
+		if m, err = autodiff.LowerToFloat64(m, shapes); err != nil {
+			return nil, err
+		}
+		known = nil // the lowered graph has new tensors: find them again
+	} else {
+		s.shareShapes(shapes)
 	}
 	var wrt []string
 	for _, l := range s.layers {
 		wrt = append(wrt, l.Param)
 	}
-	session := s.opts.Session
-	session.Optimization = "basic" // higher levels fuse into contrib ops without float64 kernels
-	g, err := engine.NewGradient(lowered, engine.Options{
-		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: bn},
+	g, err := engine.NewGradient(m, engine.Options{
+		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: autodiff.BNRemove},
 		InputShape: x.Shape,
 		FeedParams: true,
 		Session:    session,
+		Shapes:     known,
 	})
 	if err != nil {
 		return nil, err
@@ -350,16 +377,33 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 	offset := scale[g.Head]
 	r := &ProxyResult{}
 	total := math.Inf(-1)
-	for _, l := range s.layers {
+	scores := make([]float64, len(s.layers))
+	largest := 0.0
+	for i, l := range s.layers {
 		w := feeds[l.Param].Float64s()
 		gr := res[g.Grads[l.Param]].Float64s()
-		t := 0.0
-		for i := range w {
-			t += math.Abs(w[i] * gr[i])
+		for j := range w {
+			scores[i] += math.Abs(w[j] * gr[j])
 		}
+		t := scores[i]
 		if math.IsNaN(t) || math.IsInf(t, 0) {
-			return nil, fmt.Errorf("proxies: synflow of layer %q is %v (the rescaling could not keep it in range)", l.Param, t)
+			return nil, fmt.Errorf("proxies: synflow of layer %q is %v (%w)", l.Param, t, errSynflowRange)
 		}
+		if !inFloat64 && t > 0 && t < 1e-30 {
+			// Rescale's scales are upper bounds; in deep networks (densenet)
+			// the values fall below them until float32 underflows.
+			return nil, fmt.Errorf("proxies: synflow of layer %q underflows float32 (%w)", l.Param, errSynflowRange)
+		}
+		largest = math.Max(largest, t)
+	}
+	if !inFloat64 && largest < 1e-20 {
+		return nil, fmt.Errorf("proxies: synflow underflows float32 (%w)", errSynflowRange)
+	}
+	// In float32 a layer that scores exactly 0 while the largest scores at
+	// least 1e-20 either does not affect R or holds less than 1e-25 of the
+	// largest layer's share: 0 for every purpose.
+	for i, l := range s.layers {
+		t := scores[i]
 		ls := LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape}
 		if t > 0 { // a layer the output does not depend on scores 0 and has no log10
 			lg := math.Log10(t) + offset
@@ -374,6 +418,20 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 	r.Score = pow10(total)
 	r.Log10 = &total
 	return r, nil
+}
+
+// shareShapes keeps shapes found at the scoring input size for flops, when
+// they cover every layer's output.
+func (s *scorer) shareShapes(shapes autodiff.Shapes) {
+	if s.shapes != nil {
+		return
+	}
+	for _, l := range s.layers {
+		if _, ok := shapes[l.Output]; !ok {
+			return
+		}
+	}
+	s.shapes = shapes
 }
 
 // logAdd10 returns log10(10^a + 10^b).

@@ -60,13 +60,22 @@ type NB201Options struct {
 	Classes int    // default 10
 	Seed    uint64 // weight initialisation
 	Index   int    // benchmark index stored in the metadata (-1: unknown)
+	// Variant is "nb201" (default: the benchmark's network) or "foresight"
+	// (the zero-cost reference's re-implementation: inside the cells, convs
+	// with a bias and BatchNormalization without affine parameters or
+	// running statistics, so it always normalises with batch statistics).
+	Variant string
 }
+
+// NB201Variants are the values of NB201Options.Variant.
+var NB201Variants = []string{"nb201", "foresight"}
 
 // nb201Builder emits the network's nodes and PyTorch-named initializers.
 type nb201Builder struct {
-	g    *onnx.GraphProto
-	init *initializer
-	n    int
+	g         *onnx.GraphProto
+	init      *initializer
+	n         int
+	foresight bool
 }
 
 func (b *nb201Builder) tensor(prefix string) string {
@@ -88,6 +97,32 @@ func (b *nb201Builder) conv(name, x string, cin, cout, k, stride, pad int64) str
 	return b.node("Conv", name, []string{x, w}, ox.AttrInts("kernel_shape", k, k), ox.AttrInts("strides", stride, stride), ox.AttrInts("pads", pad, pad, pad, pad))
 }
 
+// convBias adds a convolution with a bias, both initialised like PyTorch's
+// default (bias uniform in ±1/sqrt(fan_in)).
+func (b *nb201Builder) convBias(name, x string, cin, cout, k int64) string {
+	w, bias := name+".weight", name+".bias"
+	fanIn := int(cin * k * k)
+	b.g.Initializer = append(b.g.Initializer,
+		ox.Float32Tensor(w, []int64{cout, cin, k, k}, b.init.kaiming(int(cout)*fanIn, fanIn)),
+		ox.Float32Tensor(bias, []int64{cout}, b.init.uniform(int(cout), 1/sqrtf(float64(fanIn)))))
+	pad := (k - 1) / 2
+	return b.node("Conv", name, []string{x, w, bias}, ox.AttrInts("kernel_shape", k, k), ox.AttrInts("strides", 1, 1), ox.AttrInts("pads", pad, pad, pad, pad))
+}
+
+// batchStatsBN adds BatchNorm2d(affine=False, track_running_stats=False):
+// a BatchNormalization in training mode (batch statistics in every mode)
+// whose unit scale, zero shift and placeholder statistics are constants
+// (zerocost_ names: not parameters), shared by every layer of c channels.
+func (b *nb201Builder) batchStatsBN(name, x string, c int64) string {
+	ones, zeros := fmt.Sprintf("zerocost_nb201/ones_%d", c), fmt.Sprintf("zerocost_nb201/zeros_%d", c)
+	if !hasInit(b.g, ones) {
+		b.g.Initializer = append(b.g.Initializer,
+			ox.Float32Tensor(ones, []int64{c}, constant(int(c), 1)),
+			ox.Float32Tensor(zeros, []int64{c}, constant(int(c), 0)))
+	}
+	return b.node("BatchNormalization", name, []string{x, ones, zeros, zeros, ones}, ox.AttrFloat("epsilon", 1e-5), ox.AttrInt("training_mode", 1))
+}
+
 // bn adds an affine BatchNormalization with PyTorch's initial values.
 func (b *nb201Builder) bn(name, x string, c int64) string {
 	for _, p := range []struct {
@@ -104,6 +139,16 @@ func (b *nb201Builder) reluConvBN(name, x string, cin, cout, k, stride, pad int6
 	r := b.node("Relu", name+".op.0", []string{x})
 	c := b.conv(name+".op.1", r, cin, cout, k, stride, pad)
 	return b.bn(name+".op.2", c, cout)
+}
+
+// cellConv is a cell's ReLU → Conv → BN: the benchmark's, or the foresight
+// variant's conv with bias and affine-free batch-statistics BN.
+func (b *nb201Builder) cellConv(name, x string, c, k int64) string {
+	if !b.foresight {
+		return b.reluConvBN(name, x, c, c, k, 1, (k-1)/2)
+	}
+	r := b.node("Relu", name+".op.0", []string{x})
+	return b.batchStatsBN(name+".op.2", b.convBias(name+".op.1", r, c, c, k), c)
 }
 
 // NB201 builds the NAS-Bench-201 network of an architecture string: the
@@ -125,7 +170,14 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	if classes <= 0 {
 		classes = 10
 	}
-	b := &nb201Builder{g: &onnx.GraphProto{Name: "nas_bench_201"}, init: newInitializer(opts.Seed)}
+	variant := opts.Variant
+	if variant == "" {
+		variant = "nb201"
+	}
+	if variant != "nb201" && variant != "foresight" {
+		return nil, fmt.Errorf("zoo: NAS-Bench-201 variant %q: want one of %s", variant, strings.Join(NB201Variants, ", "))
+	}
+	b := &nb201Builder{g: &onnx.GraphProto{Name: "nas_bench_201"}, init: newInitializer(opts.Seed), foresight: variant == "foresight"}
 	b.g.Input = []*onnx.ValueInfoProto{ox.ValueInfo("input", ox.Float, []int64{-1, 3, -1, -1}, "N", "", "H", "W")}
 	b.g.Output = []*onnx.ValueInfoProto{ox.ValueInfo("logits", ox.Float, []int64{-1, classes}, "N")}
 	const c0, n = 16, 5
@@ -159,7 +211,7 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	b.g.Node = append(b.g.Node, ox.Node("Gemm", "classifier", []string{h, "classifier.weight", "classifier.bias"}, []string{"logits"}, ox.AttrInt("transB", 1)))
 	m := ox.NewModel(b.g, 17)
 	m.Proto.DocString = "NAS-Bench-201 network built by zerocost"
-	m.Proto.MetadataProps = []*onnx.StringStringEntryProto{{Key: "nb201_arch", Value: arch}, {Key: "nb201_index", Value: fmt.Sprint(opts.Index)}}
+	m.Proto.MetadataProps = []*onnx.StringStringEntryProto{{Key: "nb201_arch", Value: arch}, {Key: "nb201_index", Value: fmt.Sprint(opts.Index)}, {Key: "nb201_variant", Value: variant}}
 	return m, nil
 }
 
@@ -179,9 +231,9 @@ func (b *nb201Builder) cell(name, x string, nodes [][]NB201Edge, c int64) string
 			case "skip_connect":
 				terms = append(terms, in)
 			case "nor_conv_1x1":
-				terms = append(terms, b.reluConvBN(lname, in, c, c, 1, 1, 0))
+				terms = append(terms, b.cellConv(lname, in, c, 1))
 			case "nor_conv_3x3":
-				terms = append(terms, b.reluConvBN(lname, in, c, c, 3, 1, 1))
+				terms = append(terms, b.cellConv(lname, in, c, 3))
 			case "avg_pool_3x3":
 				terms = append(terms, b.node("AveragePool", lname, []string{in}, ox.AttrInts("kernel_shape", 3, 3), ox.AttrInts("strides", 1, 1), ox.AttrInts("pads", 1, 1, 1, 1), ox.AttrInt("count_include_pad", 0)))
 			}

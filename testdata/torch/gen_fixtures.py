@@ -90,13 +90,33 @@ def weight_range(name, dims, matmul_rhs=False):
 # --------------------------------------------------------------------------------------------
 # NAS-Bench-201 network (infer version, as NAS-Bench-201 / AutoDL-Projects builds it).
 # --------------------------------------------------------------------------------------------
+class BatchStatsNorm(nn.Module):
+    """BatchNorm2d(affine=False, track_running_stats=False) written out: PyTorch 1.13 cannot export
+    that module (AssertionError in the BatchNormalization symbolic). Same function, checked against
+    nn.BatchNorm2d in check_batch_stats_norm."""
+
+    def forward(self, x):
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True)
+        return (x - mean) / torch.sqrt(var + 1e-5)
+
+
+def check_batch_stats_norm():
+    x = torch.randn(4, 8, 5, 5, dtype=torch.float64)
+    ref = nn.BatchNorm2d(8, affine=False, track_running_stats=False).double()(x)
+    assert torch.allclose(BatchStatsNorm()(x), ref, atol=1e-12), "BatchStatsNorm differs from BatchNorm2d"
+
+
 class ReLUConvBN(nn.Module):
-    def __init__(self, c_in, c_out, k, stride, pad):
+    """affine=False is the zero-cost reference's ("foresight") cell op: conv with bias, BN without
+    affine parameters or running statistics."""
+
+    def __init__(self, c_in, c_out, k, stride, pad, affine=True):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, bias=False),
-            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+            nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, bias=not affine),
+            nn.BatchNorm2d(c_out) if affine else BatchStatsNorm(),
         )
 
     def forward(self, x):
@@ -113,15 +133,15 @@ class Identity(nn.Module):
         return x
 
 
-def nb201_op(name, c):
+def nb201_op(name, c, affine=True):
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(c, c, 1, 1, 0)
+        return ReLUConvBN(c, c, 1, 1, 0, affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(c, c, 3, 1, 1)
+        return ReLUConvBN(c, c, 3, 1, 1, affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError("unknown NAS-Bench-201 op %r" % name)
@@ -137,7 +157,7 @@ def parse_arch(arch):
 
 
 class InferCell(nn.Module):
-    def __init__(self, arch, c):
+    def __init__(self, arch, c, affine=True):
         super().__init__()
         self.layers = nn.ModuleList()
         self.node_in = []
@@ -146,7 +166,7 @@ class InferCell(nn.Module):
             ids = []
             for op, src in node:
                 ids.append(len(self.layers))
-                self.layers.append(nb201_op(op, c))
+                self.layers.append(nb201_op(op, c, affine))
                 self.node_in.append(src)
             self.nodes.append(ids)
 
@@ -177,7 +197,7 @@ class ResNetBasicblock(nn.Module):
 
 
 class NB201Net(nn.Module):
-    def __init__(self, arch, C=16, N=5, num_classes=NUM_CLASSES):
+    def __init__(self, arch, C=16, N=5, num_classes=NUM_CLASSES, foresight=False):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         chans = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
@@ -188,7 +208,7 @@ class NB201Net(nn.Module):
             if red:
                 self.cells.append(ResNetBasicblock(c_prev, c, 2))
             else:
-                self.cells.append(InferCell(arch, c))
+                self.cells.append(InferCell(arch, c, affine=not foresight))
             c_prev = c
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -228,11 +248,14 @@ TV_MODELS = {
     "vit_b_16": lambda: TV.vit_b_16(weights=None, num_classes=NUM_CLASSES, image_size=32),
 }
 
-ALL_MODELS = list(NB201_ARCHS) + list(TV_MODELS)
+# The foresight variant of NAS-Bench-201 (zerocost zoo nb201 --variant foresight).
+FORESIGHT_ARCHS = {"nb201f_a": NB201_ARCHS["nb201_a"]}
+
+ALL_MODELS = list(NB201_ARCHS) + list(FORESIGHT_ARCHS) + list(TV_MODELS)
 
 
 def input_shape(name):
-    if name in NB201_ARCHS:
+    if name in NB201_ARCHS or name in FORESIGHT_ARCHS:
         return [4, 3, 32, 32]
     if name == "vit_b_16":
         return [2, 3, 32, 32]
@@ -267,6 +290,9 @@ def build_model(name):
     torch.manual_seed(0)
     if name in NB201_ARCHS:
         model = NB201Net(NB201_ARCHS[name])
+    elif name in FORESIGHT_ARCHS:
+        check_batch_stats_norm()
+        model = NB201Net(FORESIGHT_ARCHS[name], foresight=True)
     else:
         model = TV_MODELS[name]()
     disable_randomness(model)
@@ -478,6 +504,12 @@ def generate(name, report):
             unused = sorted(sd_keys - set(mapping.values()))
             if unused:
                 notes.append("%d float state_dict entries not in ONNX (e.g. %s)" % (len(unused), unused[:4]))
+        if mode == "eval" and name in FORESIGHT_ARCHS:
+            # Eval-mode logits (float64): the foresight cells keep batch statistics in eval mode.
+            m = copy.deepcopy(model).double().eval()
+            with torch.no_grad():
+                logits = m(torch.from_numpy(x).double())
+            fixture["reference"] = {"logits": [[float(v) for v in row] for row in logits.numpy()]}
         onnx.save_model(mp, os.path.join(out_dir, "model.onnx"))
         with open(os.path.join(out_dir, "fixture.json"), "w") as f:
             json.dump(fixture, f, separators=(",", ":"))
