@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/zoo"
 )
 
 // Entry is one model of a collection.
@@ -19,6 +22,29 @@ type Entry struct {
 	Name  string             `json:"name"`
 	Shape string             `json:"input_shape,omitempty"` // CxHxW, from a manifest
 	Truth map[string]float64 `json:"truth,omitempty"`       // numeric manifest columns
+	// Model, when set, builds the model in memory instead of reading Path
+	// (Path then only names it): NAS-Bench-201 networks from NB201Entries.
+	Model func() (*onnximport.Model, error) `json:"-"`
+}
+
+// NB201Entries lists the networks of a NAS-Bench-201 source (see
+// zoo.ParseNB201Source), built in memory when scored. truth is the
+// benchmark's ground truth, which maps indices to architecture strings. Each
+// entry's path is the pseudo-path that builds that one network again.
+func NB201Entries(src zoo.NB201Source, truth *zoo.Truth) ([]Entry, error) {
+	picks, err := zoo.SelectNB201(truth, src.Selection)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(picks))
+	for i, p := range picks {
+		out[i] = Entry{
+			Path:  fmt.Sprintf("%sindex=%d:seed=%d:variant=%s:classes=%d", zoo.NB201SourcePrefix, p.Index, src.Seed, src.Variant, src.Classes),
+			Name:  fmt.Sprint(p.Index),
+			Model: func() (*onnximport.Model, error) { return src.Build(p) },
+		}
+	}
+	return out, nil
 }
 
 // Collect turns paths (folders searched recursively for *.onnx, ONNX files,

@@ -170,7 +170,7 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (Record, bool) {
 	rec := Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}
 	rec.Model = e.Path
-	raw, err := os.ReadFile(e.Path)
+	m, raw, err := loadEntry(e)
 	if err != nil {
 		rec.Error = err.Error()
 		return rec, false
@@ -181,10 +181,11 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 		prev.Name, prev.Path, prev.Truth = e.Name, e.Path, e.Truth
 		return prev, true
 	}
-	m, err := onnximport.Parse(raw, filepath.Dir(e.Path))
-	if err != nil {
-		rec.Error = strings.Replace(err.Error(), "model bytes", e.Path, 1)
-		return rec, false
+	if m == nil {
+		if m, err = onnximport.Parse(raw, filepath.Dir(e.Path)); err != nil {
+			rec.Error = strings.Replace(err.Error(), "model bytes", e.Path, 1)
+			return rec, false
+		}
 	}
 	m.Path = e.Path
 	for _, md := range m.Proto.GetMetadataProps() {
@@ -220,6 +221,21 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	rec.Result = *res
 	rec.SHA256 = sha
 	return rec, false
+}
+
+// loadEntry returns an entry's bytes, and its model when it is built in
+// memory (a file is parsed only when its hash is not already done).
+func loadEntry(e Entry) (*onnximport.Model, []byte, error) {
+	if e.Model == nil {
+		raw, err := os.ReadFile(e.Path)
+		return nil, raw, err
+	}
+	m, err := e.Model()
+	if err != nil {
+		return nil, nil, fmt.Errorf("ranking: %s: %w", e.Path, err)
+	}
+	raw, err := m.Marshal()
+	return m, raw, err
 }
 
 // Value is the number a proxy ranks by: log10 where the proxy reports it

@@ -63,14 +63,3 @@ func ReadTruth(path, key string) (*Truth, error) {
 	}
 	return t, nil
 }
-
-// NB201Arch returns the architecture string of a benchmark index from the
-// NAS-Bench-201 ground truth (nb201_accuracy.csv: index, arch, ...).
-func (t *Truth) NB201Arch(index int) (string, error) {
-	for _, r := range t.Rows {
-		if r.Key == strconv.Itoa(index) {
-			return r.Fields["arch"], nil
-		}
-	}
-	return "", fmt.Errorf("zoo: no NAS-Bench-201 index %d in the ground truth", index)
-}

@@ -7,10 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,7 +35,7 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Uint64("seed", 1, "seed of the sample and of the weights")
 	indexList := fs.String("index", "", "benchmark indices, comma-separated")
 	archs := fs.String("archs", "", "file with one architecture string per line (written as arch<N>.onnx)")
-	variant := fs.String("variant", "nb201", "nb201 (the benchmark's network)")
+	variant := fs.String("variant", "nb201", "nb201 (the benchmark's network) or foresight (the zero-cost reference's: affine-free, statistics-free BN and conv biases in the cells)")
 	classes := fs.Int("num-classes", 10, "classifier outputs")
 	truth := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth CSV (index to architecture)")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
@@ -45,8 +44,8 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *out == "" {
 		return usagef("--out is required")
 	}
-	if *variant != "nb201" {
-		return usagef("--variant %q: only nb201 is implemented (the foresight variant is not yet)", *variant)
+	if !slices.Contains(zoo.NB201Variants, *variant) {
+		return usagef("--variant %q: want one of %s", *variant, strings.Join(zoo.NB201Variants, ", "))
 	}
 	type job struct {
 		index int
@@ -67,44 +66,36 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	} else {
-		t, err := zoo.ReadTruth(*truth, "index")
-		if err != nil {
-			return fmt.Errorf("%w (pass --truth)", err)
-		}
-		var idx []int
-		switch {
-		case *all:
-			for i := range t.Rows {
-				idx = append(idx, i)
-			}
-		case *sample > 0:
-			rng := rand.New(rand.NewPCG(*seed, 0x6e623230))
-			idx = rng.Perm(len(t.Rows))[:min(*sample, len(t.Rows))]
-			sort.Ints(idx)
-		case *indexList != "":
+		sel := zoo.NB201Selection{All: *all, Sample: *sample, Seed: *seed}
+		if *indexList != "" {
 			for _, s := range strings.Split(*indexList, ",") {
 				i, err := strconv.Atoi(strings.TrimSpace(s))
 				if err != nil {
 					return usagef("--index: bad index %q", s)
 				}
-				idx = append(idx, i)
+				sel.Indices = append(sel.Indices, i)
 			}
-		default:
+		}
+		if !sel.All && sel.Sample <= 0 && len(sel.Indices) == 0 {
 			return usagef("choose --all, --sample N, --index LIST or --archs FILE")
 		}
-		for _, i := range idx {
-			arch, err := t.NB201Arch(i)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, job{i, arch, fmt.Sprintf("%d.onnx", i)})
+		t, err := zoo.ReadTruth(*truth, "index")
+		if err != nil {
+			return fmt.Errorf("%w (pass --truth)", err)
+		}
+		picks, err := zoo.SelectNB201(t, sel)
+		if err != nil {
+			return err
+		}
+		for _, p := range picks {
+			jobs = append(jobs, job{p.Index, p.Arch, fmt.Sprintf("%d.onnx", p.Index)})
 		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	for _, j := range jobs {
-		m, err := zoo.NB201(j.arch, zoo.NB201Options{Classes: *classes, Seed: *seed + uint64(max(j.index, 0)), Index: j.index})
+		m, err := zoo.NB201(j.arch, zoo.NB201Options{Classes: *classes, Seed: *seed + uint64(max(j.index, 0)), Index: j.index, Variant: *variant})
 		if err != nil {
 			return err
 		}
@@ -155,7 +146,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if len(paths) == 0 {
-		return usagef("want folders, ONNX files or manifests to rank")
+		return usagef("want folders, ONNX files, manifests or nb201: sources (nb201:all, nb201:sample=N) to rank")
 	}
 	names, err := proxies.ParseList(sf.proxies)
 	if err != nil {
@@ -175,7 +166,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	entries, err := ranking.Collect(paths)
+	entries, err := collect(paths, *truth)
 	if err != nil {
 		return err
 	}
@@ -227,6 +218,50 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%d of %d models failed (see the error column)", failed, len(records))
 	}
 	return nil
+}
+
+// collect lists the models of folders, files, manifests and nb201:
+// sources (built in memory; their architectures are read from truthPath,
+// or from the default ground truth when it is empty).
+func collect(paths []string, truthPath string) ([]ranking.Entry, error) {
+	var entries []ranking.Entry
+	var files []string
+	flush := func() error {
+		if len(files) == 0 {
+			return nil
+		}
+		es, err := ranking.Collect(files)
+		entries, files = append(entries, es...), nil
+		return err
+	}
+	var truth *zoo.Truth
+	for _, p := range paths {
+		if !strings.HasPrefix(p, zoo.NB201SourcePrefix) {
+			files = append(files, p)
+			continue
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+		src, err := zoo.ParseNB201Source(p)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if truth == nil {
+			if truthPath == "" {
+				truthPath = defaultTruth()
+			}
+			if truth, err = zoo.ReadTruth(truthPath, "index"); err != nil {
+				return nil, fmt.Errorf("%w (%s needs the NAS-Bench-201 ground truth for the architecture strings: pass --truth)", err, p)
+			}
+		}
+		es, err := ranking.NB201Entries(src, truth)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, es...)
+	}
+	return entries, flush()
 }
 
 func writeRanking(w io.Writer, records []ranking.Record, names []string, format string) error {
