@@ -82,6 +82,9 @@ func ruleCases() []gradCase {
 		{name: "Conv/depthwise-stride2", nodes: oneA("Conv", []string{"x", "w"}, ai("group", 4), ais("strides", 2, 2), ais("pads", 2, 2, 2, 2)), inputs: []in{f("x", -1, 4, 7, 7), f("w", 4, 1, 5, 5)}},
 		{name: "Conv/same-upper", nodes: oneA("Conv", []string{"x", "w"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ox.AttrString("auto_pad", "SAME_UPPER")), inputs: []in{f("x", -1, 2, 6, 5), f("w", 3, 2, 3, 3)}},
 		{name: "Conv/7x7-stride2-pad3", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 3, 3, 3, 3)), inputs: []in{f("x", -1, 3, 16, 16), f("w", 4, 3, 7, 7)}},
+		// One sample: dW as a convolution of the input with dY (convWeightGrad).
+		{name: "Conv/batch1-3x3-pad", nodes: oneA("Conv", []string{"x", "w", "b"}, ais("kernel_shape", 3, 3), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", 1, 2, 5, 5), f("w", 3, 2, 3, 3), f("b", 3)}},
+		{name: "Conv/batch1-stride2", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", 1, 2, 6, 6), f("w", 3, 2, 3, 3)}},
 		{name: "Conv/1x1", nodes: oneA("Conv", []string{"x", "w"}), inputs: []in{f("x", -1, 3, 4, 4), f("w", 5, 3, 1, 1)}},
 
 		{name: "ConvTranspose/stride2-pads-outpad", nodes: oneA("ConvTranspose", []string{"x", "w", "b"}, ais("strides", 2, 2), ais("pads", 1, 1, 0, 1), ais("output_padding", 1, 0)), inputs: []in{f("x", -1, 3, 4, 4), f("w", 3, 2, 3, 3), f("b", 2)}},

@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -26,6 +27,13 @@ func AbsParams(m *ox.Model) (*ox.Model, error) {
 
 // mapTensor applies f to every value of a float initializer, in place.
 func mapTensor(t *onnx.TensorProto, f func(float64) float64) error {
+	if raw := t.GetRawData(); t.GetDataType() == ox.Float && len(raw) == 4*ox.NumElements(t.GetDims()) {
+		for i := 0; i < len(raw); i += 4 { // in place: no float64 copy of the tensor
+			v := f(float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[i:]))))
+			binary.LittleEndian.PutUint32(raw[i:], math.Float32bits(float32(v)))
+		}
+		return nil
+	}
 	v, err := ox.TensorFloat64s(t)
 	if err != nil {
 		return err

@@ -11,91 +11,144 @@ import (
 	"github.com/zerocost/zerocost/zoo"
 )
 
-// ShapeFinder returns an autodiff.ShapeFunc that runs the model at two batch
-// sizes (2 and 3) and records the element type and shape of every tensor;
-// dimensions that differ between the runs follow the batch and become -1.
+// ShapeFinder returns an autodiff.ShapeFunc that finds the element type and
+// shape of every tensor at two batch sizes (2 and 3); dimensions that differ
+// between them follow the batch and become -1. Graphs made of common
+// operators are inferred statically (inferStatic); others are run, with an
+// extra output per tensor.
 // inputShape is the shape of the data inputs without (or with) the batch
 // dimension, as for onnximport.Input.ResolveShape.
 func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
 	return func(m *ox.Model) (autodiff.Shapes, error) {
-		probe, probes := shapeProbe(m)
-		data, err := probe.Marshal()
+		if shapes, err := staticShapes(m, inputShape); err == nil {
+			return shapes, nil
+		}
+		return probeShapes(m, inputShape, opts)
+	}
+}
+
+// probeShapes runs m (see ShapeFinder).
+func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (autodiff.Shapes, error) {
+	probe, probes := shapeProbe(m)
+	data, err := probe.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	opts.Inputs, opts.Outputs = nil, nil
+	for _, in := range m.Inputs() {
+		opts.Inputs = append(opts.Inputs, in.Name)
+	}
+	for _, o := range probe.Graph().GetOutput() {
+		opts.Outputs = append(opts.Outputs, o.GetName())
+	}
+	// The probe graph has three extra nodes per tensor and runs twice:
+	// optimising it costs far more than it saves.
+	opts.Optimization = "none"
+	s, err := runtime.NewSession(data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: finding tensor shapes: %w", m.Name(), err)
+	}
+	defer s.Destroy()
+	var runs []map[string]*runtime.Tensor
+	dynamicBatch := false
+	batches := []int64{2, 3}
+	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
+		batches = []int64{inputShape[0]} // the whole shape is given: one run at its batch
+	}
+	for _, batch := range batches {
+		feeds := map[string]*runtime.Tensor{}
+		for i, in := range m.Inputs() {
+			if len(in.Dims) > 0 && in.Dims[0] < 0 {
+				dynamicBatch = true
+			}
+			dims, err := in.FeedShape(inputShape, batch)
+			if err != nil {
+				return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
+			}
+			feeds[in.Name] = sampleInput(in, dims, uint64(i))
+		}
+		out, err := s.Run(feeds)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s: running the model to find tensor shapes: %w", m.Name(), err)
+		}
+		runs = append(runs, out)
+		if !dynamicBatch {
+			break
+		}
+	}
+	shapes := autodiff.Shapes{}
+	for _, t := range m.Graph().GetInitializer() {
+		elem := ox.Int64
+		if ox.IsFloat(t.GetDataType()) {
+			elem = t.GetDataType()
+		}
+		shapes[t.GetName()] = autodiff.TensorInfo{Elem: elem, Dims: append([]int64{}, t.GetDims()...)}
+	}
+	for tensor, p := range probes {
+		first := runs[0][p.shape].I64
+		dims := append([]int64{}, first...)
+		if len(runs) > 1 {
+			second := runs[1][p.shape].I64
+			for i := range dims {
+				if i < len(second) && second[i] != dims[i] {
+					dims[i] = -1
+				}
+			}
+		}
+		elem := ox.Int64
+		switch runs[0][p.sample].DType() {
+		case runtime.Float32:
+			elem = ox.Float
+		case runtime.Float64:
+			elem = ox.Double
+		}
+		shapes[tensor] = autodiff.TensorInfo{Elem: elem, Dims: dims, ONNXType: runs[0][p.sample].ONNXType}
+	}
+	return shapes, nil
+}
+
+// staticShapes infers shapes without running m (see inferStatic), at the
+// same batch sizes as the probe run, when every operator has a rule.
+func staticShapes(m *ox.Model, inputShape []int64) (autodiff.Shapes, error) {
+	ins := m.Inputs()
+	batches := []int64{2, 3}
+	if len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
+		batches = []int64{inputShape[0]}
+	}
+	var runs []autodiff.Shapes
+	for _, batch := range batches {
+		feeds := map[string][]int64{}
+		dynamic := false
+		for _, in := range ins {
+			if len(in.Dims) > 0 && in.Dims[0] < 0 {
+				dynamic = true
+			}
+			dims, err := in.FeedShape(inputShape, batch)
+			if err != nil {
+				return nil, err
+			}
+			feeds[in.Name] = dims
+		}
+		shapes, err := inferStatic(m, feeds)
 		if err != nil {
 			return nil, err
 		}
-		opts := opts
-		opts.Inputs, opts.Outputs = nil, nil
-		for _, in := range m.Inputs() {
-			opts.Inputs = append(opts.Inputs, in.Name)
+		runs = append(runs, shapes)
+		if !dynamic {
+			break
 		}
-		for _, o := range probe.Graph().GetOutput() {
-			opts.Outputs = append(opts.Outputs, o.GetName())
-		}
-		// The probe graph has three extra nodes per tensor and runs twice:
-		// optimising it costs far more than it saves.
-		opts.Optimization = "none"
-		s, err := runtime.NewSession(data, opts)
-		if err != nil {
-			return nil, fmt.Errorf("engine: %s: finding tensor shapes: %w", m.Name(), err)
-		}
-		defer s.Destroy()
-		var runs []map[string]*runtime.Tensor
-		dynamicBatch := false
-		batches := []int64{2, 3}
-		if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
-			batches = []int64{inputShape[0]} // the whole shape is given: one run at its batch
-		}
-		for _, batch := range batches {
-			feeds := map[string]*runtime.Tensor{}
-			for i, in := range m.Inputs() {
-				if len(in.Dims) > 0 && in.Dims[0] < 0 {
-					dynamicBatch = true
-				}
-				dims, err := in.FeedShape(inputShape, batch)
-				if err != nil {
-					return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
-				}
-				feeds[in.Name] = sampleInput(in, dims, uint64(i))
-			}
-			out, err := s.Run(feeds)
-			if err != nil {
-				return nil, fmt.Errorf("engine: %s: running the model to find tensor shapes: %w", m.Name(), err)
-			}
-			runs = append(runs, out)
-			if !dynamicBatch {
-				break
-			}
-		}
-		shapes := autodiff.Shapes{}
-		for _, t := range m.Graph().GetInitializer() {
-			elem := ox.Int64
-			if ox.IsFloat(t.GetDataType()) {
-				elem = t.GetDataType()
-			}
-			shapes[t.GetName()] = autodiff.TensorInfo{Elem: elem, Dims: append([]int64{}, t.GetDims()...)}
-		}
-		for tensor, p := range probes {
-			first := runs[0][p.shape].I64
-			dims := append([]int64{}, first...)
-			if len(runs) > 1 {
-				second := runs[1][p.shape].I64
-				for i := range dims {
-					if i < len(second) && second[i] != dims[i] {
-						dims[i] = -1
-					}
-				}
-			}
-			elem := ox.Int64
-			switch runs[0][p.sample].DType() {
-			case runtime.Float32:
-				elem = ox.Float
-			case runtime.Float64:
-				elem = ox.Double
-			}
-			shapes[tensor] = autodiff.TensorInfo{Elem: elem, Dims: dims, ONNXType: runs[0][p.sample].ONNXType}
-		}
-		return shapes, nil
 	}
+	if len(runs) > 1 {
+		for name, info := range runs[0] {
+			other := runs[1][name].Dims
+			for i := range info.Dims {
+				if i < len(other) && other[i] != info.Dims[i] {
+					info.Dims[i] = -1
+				}
+			}
+		}
+	}
+	return runs[0], nil
 }
 
 // probeNames are the outputs that report one tensor's shape and element type.

@@ -114,7 +114,7 @@ func (m *Model) NameNodes() {
 // checkTensorData checks that an initializer holds as many values as its
 // shape needs.
 func checkTensorData(t *onnx.TensorProto) error {
-	want := numElements(t.GetDims())
+	want := NumElements(t.GetDims())
 	dt := onnx.TensorProto_DataType(t.GetDataType())
 	var have int
 	switch {

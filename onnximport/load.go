@@ -124,7 +124,7 @@ func (m *Model) inlineExternalData(baseDir string) error {
 		if err != nil {
 			return fmt.Errorf("onnximport: %s: initializer %q: external data: %w; keep the data file next to the model", m.Name(), t.GetName(), err)
 		}
-		want := elementSize(onnx.TensorProto_DataType(t.GetDataType())) * numElements(t.GetDims())
+		want := elementSize(onnx.TensorProto_DataType(t.GetDataType())) * NumElements(t.GetDims())
 		if want > 0 && len(data) != want {
 			return fmt.Errorf("onnximport: %s: initializer %q: external data in %s has %d bytes, shape %v needs %d", m.Name(), t.GetName(), loc, len(data), t.GetDims(), want)
 		}

@@ -18,7 +18,8 @@ const (
 	Float16 = int32(onnx.TensorProto_FLOAT16)
 )
 
-func numElements(dims []int64) int {
+// NumElements is the number of values of a tensor of shape dims.
+func NumElements(dims []int64) int {
 	n := 1
 	for _, d := range dims {
 		n *= int(d)
@@ -52,7 +53,7 @@ func IsFloat(dataType int32) bool {
 // TensorFloat64s decodes a float or integer TensorProto (any storage form)
 // into float64 values.
 func TensorFloat64s(t *onnx.TensorProto) ([]float64, error) {
-	n := numElements(t.GetDims())
+	n := NumElements(t.GetDims())
 	raw := t.GetRawData()
 	out := make([]float64, 0, n)
 	switch onnx.TensorProto_DataType(t.GetDataType()) {
@@ -103,8 +104,15 @@ func TensorFloat64s(t *onnx.TensorProto) ([]float64, error) {
 
 // TensorFloat32s decodes a float TensorProto into float32 values.
 func TensorFloat32s(t *onnx.TensorProto) ([]float32, error) {
-	if onnx.TensorProto_DataType(t.GetDataType()) == onnx.TensorProto_FLOAT && t.GetRawData() == nil && len(t.GetFloatData()) == numElements(t.GetDims()) {
+	if onnx.TensorProto_DataType(t.GetDataType()) == onnx.TensorProto_FLOAT && t.GetRawData() == nil && len(t.GetFloatData()) == NumElements(t.GetDims()) {
 		return t.GetFloatData(), nil
+	}
+	if raw := t.GetRawData(); onnx.TensorProto_DataType(t.GetDataType()) == onnx.TensorProto_FLOAT && len(raw) == 4*NumElements(t.GetDims()) {
+		out := make([]float32, len(raw)/4)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		return out, nil
 	}
 	v, err := TensorFloat64s(t)
 	if err != nil {
@@ -119,7 +127,7 @@ func TensorFloat32s(t *onnx.TensorProto) ([]float32, error) {
 
 // TensorInt64s decodes an integer or bool TensorProto into int64 values.
 func TensorInt64s(t *onnx.TensorProto) ([]int64, error) {
-	n := numElements(t.GetDims())
+	n := NumElements(t.GetDims())
 	raw := t.GetRawData()
 	dt := onnx.TensorProto_DataType(t.GetDataType())
 	out := make([]int64, 0, n)

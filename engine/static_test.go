@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/internal/torchfixture"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
+)
+
+// TestStaticShapesMatchProbe checks static shape inference against running
+// the model, tensor by tensor (element type, exact ONNX type, shape with
+// batch-dependent dimensions), on every PyTorch fixture (train and eval
+// exports, each BatchNormalization mode) and on zerocost's own graphs: both
+// NAS-Bench-201 variants and their synflow rewrite (absolute values,
+// rescaled). Graphs it cannot follow must be refused, never guessed; the
+// test counts how many it covers so that a rule broken into refusing
+// everything fails too.
+func TestStaticShapesMatchProbe(t *testing.T) {
+	testort.Init(t)
+	type model struct {
+		name  string
+		m     *ox.Model
+		shape []int64
+	}
+	var models []model
+	dirs, err := os.ReadDir(torchfixture.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		fx, err := torchfixture.LoadDir(filepath.Join(torchfixture.Dir(), d.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bn := range []autodiff.BNMode{autodiff.BNTrain, autodiff.BNEval, autodiff.BNRemove} {
+			m, err := autodiff.Normalize(fx.Model, bn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			models = append(models, model{d.Name() + "/" + bn.String(), m, fx.Input.Shape[1:]})
+		}
+	}
+	for _, variant := range zoo.NB201Variants {
+		arch := "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+		m, err := zoo.NB201(arch, zoo.NB201Options{Variant: variant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bn := range []autodiff.BNMode{autodiff.BNTrain, autodiff.BNRemove} {
+			fwd, err := autodiff.Normalize(m, bn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			models = append(models, model{"nb201-" + variant + "/" + bn.String(), fwd, []int64{3, 32, 32}})
+			if bn == autodiff.BNRemove {
+				abs, _ := autodiff.AbsParams(fwd)
+				rs, err := autodiff.Rescale(abs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				models = append(models, model{"nb201-" + variant + "/synflow", rs.Model, []int64{1, 3, 32, 32}})
+			}
+		}
+	}
+	covered := 0
+	for _, c := range models {
+		static, err := staticShapes(c.m, c.shape)
+		if err != nil {
+			t.Logf("%-36s refused: %v", c.name, err)
+			continue
+		}
+		probe, err := probeShapes(c.m, c.shape, runtime.SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		covered++
+		if len(static) != len(probe) {
+			t.Errorf("%s: %d tensors inferred, %d found by running", c.name, len(static), len(probe))
+		}
+		for name, want := range probe {
+			got, ok := static[name]
+			if !ok || got.Elem != want.Elem || got.ONNXType != want.ONNXType || !slices.Equal(got.Dims, want.Dims) {
+				t.Errorf("%s: tensor %q: inferred %+v, running gives %+v", c.name, name, got, want)
+			}
+		}
+	}
+	t.Logf("static inference covers %d of %d graphs", covered, len(models))
+	// Every zerocost-built graph and every NAS-Bench-201 export is covered.
+	for _, c := range models {
+		if strings.HasPrefix(c.name, "nb201") {
+			if _, err := staticShapes(c.m, c.shape); err != nil {
+				t.Errorf("%s: not covered: %v", c.name, err)
+			}
+		}
+	}
+	if covered < len(models)/2 {
+		t.Errorf("static inference covers only %d of %d graphs", covered, len(models))
+	}
+}
