@@ -155,6 +155,20 @@ func init() {
 	staticRules["Unsqueeze"] = unsqueezeRule
 	staticRules["Gather"] = gatherRule
 	staticRules["Pad"] = padRule
+	staticRules["ConvTranspose"] = convTransposeRule
+	staticRules["Slice"] = sliceRule
+	staticRules["Expand"] = expandRule
+	staticRules["ConstantOfShape"] = constantOfShapeRule
+	staticRules["OneHot"] = oneHotRule
+	staticRules["Tile"] = tileRule
+	staticRules["ScatterElements"] = sameAsFirst
+	staticRules["Not"] = sameAsFirst
+	staticRules["GatherElements"] = func(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+		return []*staticInfo{{elem: in[0].elem, dims: in[1].dims}}, nil
+	}
+	staticRules["Size"] = func(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+		return []*staticInfo{{elem: ox.Int64, dims: []int64{}, values: []int64{numel(in[0].dims)}}}, nil
+	}
 	for _, op := range []string{"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL2"} {
 		staticRules[op] = reduceRule
 	}
@@ -500,6 +514,143 @@ func reduceRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 		case keep:
 			dims = append(dims, 1)
 		}
+	}
+	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
+}
+
+func convTransposeRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	x, w := in[0].dims, in[1].dims
+	sp := len(x) - 2
+	if sp < 1 || len(w) != len(x) || ox.HasAttr(n, "output_shape") {
+		return nil, fmt.Errorf("ranks or output_shape")
+	}
+	if pad := ox.AttrStringOr(n, "auto_pad", "NOTSET"); pad != "NOTSET" && pad != "" {
+		return nil, fmt.Errorf("auto_pad %s", pad)
+	}
+	ones := make([]int64, sp)
+	for i := range ones {
+		ones[i] = 1
+	}
+	strides := ox.AttrIntsOr(n, "strides", ones)
+	dilations := ox.AttrIntsOr(n, "dilations", ones)
+	pads := ox.AttrIntsOr(n, "pads", make([]int64, 2*sp))
+	outPad := ox.AttrIntsOr(n, "output_padding", make([]int64, sp))
+	kernel := ox.AttrIntsOr(n, "kernel_shape", w[2:])
+	if len(strides) != sp || len(dilations) != sp || len(pads) != 2*sp || len(outPad) != sp || len(kernel) != sp {
+		return nil, fmt.Errorf("attribute ranks")
+	}
+	dims := []int64{x[0], w[1] * ox.AttrIntOr(n, "group", 1)}
+	for i := 0; i < sp; i++ {
+		dims = append(dims, strides[i]*(x[2+i]-1)+outPad[i]+(kernel[i]-1)*dilations[i]+1-pads[i]-pads[sp+i])
+	}
+	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
+}
+
+func sliceRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	d := in[0].dims
+	for i := 1; i < len(in); i++ {
+		if in[i] != nil && in[i].values == nil {
+			return nil, fmt.Errorf("slice bounds computed from data")
+		}
+	}
+	if len(in) < 3 {
+		return nil, fmt.Errorf("opset < 10 Slice")
+	}
+	starts, ends := in[1].values, in[2].values
+	var axes, steps []int64
+	if len(in) > 3 && in[3] != nil {
+		axes = in[3].values
+	} else {
+		for i := range starts {
+			axes = append(axes, int64(i))
+		}
+	}
+	if len(in) > 4 && in[4] != nil {
+		steps = in[4].values
+	} else {
+		for range starts {
+			steps = append(steps, 1)
+		}
+	}
+	if len(ends) != len(starts) || len(axes) != len(starts) || len(steps) != len(starts) {
+		return nil, fmt.Errorf("bounds lengths")
+	}
+	dims := slices.Clone(d)
+	first := map[int64][3]int64{} // axis → start, step, count (for values)
+	for i, a := range axes {
+		if a < 0 {
+			a += int64(len(d))
+		}
+		if a < 0 || a >= int64(len(d)) || steps[i] == 0 {
+			return nil, fmt.Errorf("axis or step")
+		}
+		dim, start, end, step := d[a], starts[i], ends[i], steps[i]
+		if start < 0 {
+			start += dim
+		}
+		if end < 0 {
+			end += dim
+		}
+		var count int64
+		if step > 0 {
+			start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+			count = max(0, (end-start+step-1)/step)
+		} else {
+			start, end = min(max(start, 0), dim-1), min(max(end, -1), dim-1)
+			count = max(0, (start-end-step-1)/(-step))
+		}
+		dims[a] = count
+		first[a] = [3]int64{start, step, count}
+	}
+	out := &staticInfo{elem: in[0].elem, dims: dims}
+	if f, ok := first[0]; ok && len(d) == 1 && in[0].values != nil {
+		for k := int64(0); k < f[2]; k++ {
+			out.values = append(out.values, in[0].values[f[0]+k*f[1]])
+		}
+	}
+	return []*staticInfo{out}, nil
+}
+
+func expandRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	if in[1].values == nil {
+		return nil, fmt.Errorf("shape computed from data")
+	}
+	dims, err := broadcast(in[0], &staticInfo{dims: in[1].values})
+	return []*staticInfo{{elem: in[0].elem, dims: dims}}, err
+}
+
+func constantOfShapeRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	if in[0].values == nil {
+		return nil, fmt.Errorf("shape computed from data")
+	}
+	elem := ox.Float
+	if a := ox.Attribute(n, "value"); a != nil && a.GetT() != nil {
+		elem = a.GetT().GetDataType()
+	}
+	return []*staticInfo{{elem: elem, dims: slices.Clone(in[0].values)}}, nil
+}
+
+func oneHotRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	if in[1].values == nil || len(in[1].values) != 1 {
+		return nil, fmt.Errorf("depth computed from data")
+	}
+	rank := len(in[0].dims) + 1
+	axis := ox.AttrIntOr(n, "axis", -1)
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	dims := slices.Insert(slices.Clone(in[0].dims), int(axis), in[1].values[0])
+	return []*staticInfo{{elem: in[2].elem, dims: dims}}, nil
+}
+
+func tileRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	r := in[1].values
+	if r == nil || len(r) != len(in[0].dims) {
+		return nil, fmt.Errorf("repeats computed from data")
+	}
+	dims := slices.Clone(in[0].dims)
+	for i := range dims {
+		dims[i] *= r[i]
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
 }

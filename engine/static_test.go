@@ -73,6 +73,27 @@ func TestStaticShapesMatchProbe(t *testing.T) {
 			}
 		}
 	}
+	// The gradient graphs themselves (grasp differentiates its gradient
+	// graph again): cross-entropy head, train-mode BN, and its H·g graph.
+	for _, variant := range zoo.NB201Variants {
+		m, err := zoo.NB201("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|", zoo.NB201Options{Variant: variant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wrt []string
+		for _, l := range m.Layers() {
+			wrt = append(wrt, l.Param)
+		}
+		res, err := autodiff.Build(m, autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy}, ShapeFinder([]int64{3, 32, 32}, runtime.SessionOptions{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dot, err := autodiff.WithGradientDot(res, wrt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, model{"nb201-" + variant + "/ce-gradient", res.Model, []int64{3, 32, 32}}, model{"nb201-" + variant + "/hvp", dot, []int64{3, 32, 32}})
+	}
 	covered := 0
 	for _, c := range models {
 		static, err := staticShapes(c.m, c.shape)

@@ -52,22 +52,45 @@ func Joined(records []Record, truth map[string]float64, proxy string) []Pair {
 func Evaluate(records []Record, truth map[string]float64, proxies []string) map[string]Stats {
 	out := map[string]Stats{}
 	for _, p := range proxies {
-		pairs := Joined(records, truth, p)
-		if len(pairs) < 2 {
-			continue
-		}
-		x, y := make([]float64, len(pairs)), make([]float64, len(pairs))
-		for i, pr := range pairs {
-			x[i], y[i] = pr.Value, pr.Truth
-		}
-		out[p] = Stats{
-			N:              len(pairs),
-			Spearman:       Spearman(x, y),
-			Kendall:        Kendall(x, y),
-			Pearson:        Pearson(x, y),
-			Top10Precision: TopPrecision(x, y, 0.1),
-			PairAccuracy:   PairAccuracy(x, y),
+		if s, ok := statsOf(Joined(records, truth, p)); ok {
+			out[p] = s
 		}
 	}
 	return out
+}
+
+// EvaluateBaseline computes Stats of another ground-truth column (a
+// conventional baseline, such as NAS-Bench-201's accuracy after 12 epochs)
+// over the models of records, as if it were a proxy.
+func EvaluateBaseline(records []Record, truth, baseline map[string]float64) (Stats, bool) {
+	var pairs []Pair
+	for _, r := range records {
+		for _, k := range []string{r.Key, r.Name} {
+			t, okT := truth[k]
+			b, okB := baseline[k]
+			if okT && okB && !math.IsNaN(b) {
+				pairs = append(pairs, Pair{Key: k, Value: b, Truth: t})
+				break
+			}
+		}
+	}
+	return statsOf(pairs)
+}
+
+func statsOf(pairs []Pair) (Stats, bool) {
+	if len(pairs) < 2 {
+		return Stats{}, false
+	}
+	x, y := make([]float64, len(pairs)), make([]float64, len(pairs))
+	for i, pr := range pairs {
+		x[i], y[i] = pr.Value, pr.Truth
+	}
+	return Stats{
+		N:              len(pairs),
+		Spearman:       Spearman(x, y),
+		Kendall:        Kendall(x, y),
+		Pearson:        Pearson(x, y),
+		Top10Precision: TopPrecision(x, y, 0.1),
+		PairAccuracy:   PairAccuracy(x, y),
+	}, true
 }

@@ -19,6 +19,9 @@ func TestStatistics(t *testing.T) {
 		{"top 40%", TopPrecision(x, y, 0.4), 1},
 		{"top 20%", TopPrecision(x, y, 0.2), 0},
 		{"spearman reversed", Spearman(x, []float64{5, 4, 3, 2, 1}), -1},
+		// τ-b with a tie in x: 5 concordant pairs of 6, one tied: 5/sqrt(5·6) (scipy.stats.kendalltau).
+		{"kendall tau-b, tie", Kendall([]float64{1, 2, 2, 3}, []float64{1, 3, 2, 4}), 5 / math.Sqrt(30)},
+		{"kendall tau-b, tie, other order", Kendall([]float64{2, 3, 1, 2}, []float64{3, 4, 1, 2}), 5 / math.Sqrt(30)},
 	} {
 		if math.Abs(c.got-c.want) > 1e-12 {
 			t.Errorf("case %d (%s): want %v, got %v", i, c.name, c.want, c.got)

@@ -141,6 +141,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	key := fs.String("key", "index", "key column of --truth")
 	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
 	plot := fs.String("plot", "", "with --truth: write a scatter plot per proxy to FILE.png")
+	baseline := fs.String("baseline", "", "with --truth: ground-truth columns to rank by as baselines, comma-separated")
 	paths, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -204,7 +205,11 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		fmt.Fprintln(stdout)
-		if err := writeEval(stdout, ranking.Evaluate(records, tv, names), names, *truthCol, *format); err != nil {
+		stats, evalNames, err := withBaselines(ranking.Evaluate(records, tv, names), names, records, tv, *truth, *key, *baseline)
+		if err != nil {
+			return err
+		}
+		if err := writeEval(stdout, stats, evalNames, *truthCol, *format); err != nil {
 			return err
 		}
 		if *plot != "" {
@@ -328,6 +333,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
 	format := fs.String("format", "table", "output format: table or json")
 	plot := fs.String("plot", "", "write a scatter plot per proxy to FILE.png")
+	baseline := fs.String("baseline", "", "ground-truth columns to rank by as baselines, comma-separated (e.g. cifar10_valid_epoch12)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -355,11 +361,42 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	if err := writeEval(stdout, ranking.Evaluate(records, tv, names), names, *truthCol, *format); err != nil {
+	stats, names, err := withBaselines(ranking.Evaluate(records, tv, names), names, records, tv, *truth, *key, *baseline)
+	if err != nil {
+		return err
+	}
+	if err := writeEval(stdout, stats, names, *truthCol, *format); err != nil {
 		return err
 	}
 	if *plot != "" {
-		return ranking.Plot(*plot, records, tv, names, *truthCol)
+		return ranking.Plot(*plot, records, tv, names[:len(names)-len(splitList(*baseline))], *truthCol)
 	}
 	return nil
+}
+
+// withBaselines adds the Stats of ground-truth columns, named
+// "baseline:COL", after the proxies.
+func withBaselines(stats map[string]ranking.Stats, names []string, records []ranking.Record, tv map[string]float64, truthPath, key, cols string) (map[string]ranking.Stats, []string, error) {
+	for _, col := range splitList(cols) {
+		bv, err := truthColumn(truthPath, key, col)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--baseline: %w", err)
+		}
+		name := "baseline:" + col
+		if s, ok := ranking.EvaluateBaseline(records, tv, bv); ok {
+			stats[name] = s
+		}
+		names = append(names, name)
+	}
+	return stats, names, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
