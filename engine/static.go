@@ -253,21 +253,31 @@ func spatial(n *onnx.NodeProto, x *staticInfo, channels int64, kernel []int64) (
 	if pad := ox.AttrStringOr(n, "auto_pad", "NOTSET"); pad != "NOTSET" && pad != "" && pad != "VALID" {
 		return nil, fmt.Errorf("auto_pad %s", pad)
 	}
-	ones := make([]int64, sp)
-	for i := range ones {
-		ones[i] = 1
-	}
-	strides := ox.AttrIntsOr(n, "strides", ones)
-	dilations := ox.AttrIntsOr(n, "dilations", ones)
-	pads := ox.AttrIntsOr(n, "pads", make([]int64, 2*sp))
-	if len(strides) != sp || len(dilations) != sp || len(pads) != 2*sp {
-		return nil, fmt.Errorf("attribute ranks")
+	strides, dilations, pads, err := windowAttrs(n, sp)
+	if err != nil {
+		return nil, err
 	}
 	dims := []int64{x.dims[0], channels}
 	for i := 0; i < sp; i++ {
 		dims = append(dims, window(x.dims[2+i], kernel[i], strides[i], dilations[i], pads[i], pads[sp+i]))
 	}
 	return []*staticInfo{{elem: x.elem, dims: dims}}, nil
+}
+
+// windowAttrs reads strides, dilations (default 1) and pads (default 0)
+// of a node with sp spatial axes.
+func windowAttrs(n *onnx.NodeProto, sp int) (strides, dilations, pads []int64, err error) {
+	ones := make([]int64, sp)
+	for i := range ones {
+		ones[i] = 1
+	}
+	strides = ox.AttrIntsOr(n, "strides", ones)
+	dilations = ox.AttrIntsOr(n, "dilations", ones)
+	pads = ox.AttrIntsOr(n, "pads", make([]int64, 2*sp))
+	if len(strides) != sp || len(dilations) != sp || len(pads) != 2*sp {
+		return nil, nil, nil, fmt.Errorf("attribute ranks")
+	}
+	return strides, dilations, pads, nil
 }
 
 func globalPoolRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
@@ -527,16 +537,13 @@ func convTransposeRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, erro
 	if pad := ox.AttrStringOr(n, "auto_pad", "NOTSET"); pad != "NOTSET" && pad != "" {
 		return nil, fmt.Errorf("auto_pad %s", pad)
 	}
-	ones := make([]int64, sp)
-	for i := range ones {
-		ones[i] = 1
+	strides, dilations, pads, err := windowAttrs(n, sp)
+	if err != nil {
+		return nil, err
 	}
-	strides := ox.AttrIntsOr(n, "strides", ones)
-	dilations := ox.AttrIntsOr(n, "dilations", ones)
-	pads := ox.AttrIntsOr(n, "pads", make([]int64, 2*sp))
 	outPad := ox.AttrIntsOr(n, "output_padding", make([]int64, sp))
 	kernel := ox.AttrIntsOr(n, "kernel_shape", w[2:])
-	if len(strides) != sp || len(dilations) != sp || len(pads) != 2*sp || len(outPad) != sp || len(kernel) != sp {
+	if len(outPad) != sp || len(kernel) != sp {
 		return nil, fmt.Errorf("attribute ranks")
 	}
 	dims := []int64{x[0], w[1] * ox.AttrIntOr(n, "group", 1)}
