@@ -302,7 +302,7 @@ func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) er
 		m, scale, inFloat32 = rs.Model, rs.Log10Scale, rs.NeedsFloat64 == ""
 	}
 	if inFloat32 {
-		r, err := s.synflowRun(m, scale, false)
+		r, err := s.synflowRun(m, bn, scale, false)
 		if !errors.Is(err, errSynflowRange) {
 			if err == nil {
 				out.results[name] = r
@@ -310,7 +310,7 @@ func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) er
 			return err
 		}
 	}
-	r, err := s.synflowRun(m, scale, true)
+	r, err := s.synflowRun(m, bn, scale, true)
 	if err != nil {
 		return err
 	}
@@ -324,7 +324,7 @@ var errSynflowRange = errors.New("the rescaling could not keep it in range")
 // synflowRun differentiates R = Σ outputs of m on one all-ones sample, in
 // float32 or in float64 (autodiff.LowerToFloat64), and returns Σ|W ⊙ dR/dW|
 // per layer, times 10^scale[output] (see autodiff.Rescale).
-func (s *scorer) synflowRun(m *ox.Model, scale map[string]float64, inFloat64 bool) (*ProxyResult, error) {
+func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]float64, inFloat64 bool) (*ProxyResult, error) {
 	x, err := s.ones()
 	if err != nil {
 		return nil, err
@@ -350,12 +350,16 @@ func (s *scorer) synflowRun(m *ox.Model, scale map[string]float64, inFloat64 boo
 	} else {
 		s.shareShapes(shapes)
 	}
+	var zero map[string]bool // layers whose gradient is zero by structure
+	if !inFloat64 {
+		zero = autodiff.ZeroGradients(m)
+	}
 	var wrt []string
 	for _, l := range s.layers {
 		wrt = append(wrt, l.Param)
 	}
 	g, err := engine.NewGradient(m, engine.Options{
-		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: autodiff.BNRemove},
+		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: bn},
 		InputShape: x.Shape,
 		FeedParams: true,
 		Session:    session,
@@ -389,19 +393,17 @@ func (s *scorer) synflowRun(m *ox.Model, scale map[string]float64, inFloat64 boo
 		if math.IsNaN(t) || math.IsInf(t, 0) {
 			return nil, fmt.Errorf("proxies: synflow of layer %q is %v (%w)", l.Param, t, errSynflowRange)
 		}
-		if !inFloat64 && t > 0 && t < 1e-30 {
+		if !inFloat64 && t < 1e-30 && !zero[l.Param] {
 			// Rescale's scales are upper bounds; in deep networks (densenet)
-			// the values fall below them until float32 underflows.
+			// the values fall below them until float32 underflows. A layer
+			// that is zero by structure (autodiff.ZeroGradients) is exact.
 			return nil, fmt.Errorf("proxies: synflow of layer %q underflows float32 (%w)", l.Param, errSynflowRange)
 		}
 		largest = math.Max(largest, t)
 	}
-	if !inFloat64 && largest < 1e-20 {
+	if !inFloat64 && largest > 0 && largest < 1e-20 {
 		return nil, fmt.Errorf("proxies: synflow underflows float32 (%w)", errSynflowRange)
 	}
-	// In float32 a layer that scores exactly 0 while the largest scores at
-	// least 1e-20 either does not affect R or holds less than 1e-25 of the
-	// largest layer's share: 0 for every purpose.
 	for i, l := range s.layers {
 		t := scores[i]
 		ls := LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape}
