@@ -334,10 +334,14 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 		return nil, err
 	}
 	session := s.opts.Session
-	// A batch of one runs in milliseconds: optimising the graph costs more
-	// than it saves, and the higher levels fuse float64 graphs into contrib
-	// ops that have no float64 kernels.
+	// A float32 batch of one runs in milliseconds: optimising the graph
+	// costs more than it saves. The float64 im2col graph gains from the
+	// basic level; higher levels fuse it into contrib ops that have no
+	// float64 kernels.
 	session.Optimization = "none"
+	if inFloat64 {
+		session.Optimization = "basic"
+	}
 	known := func(*ox.Model) (autodiff.Shapes, error) { return shapes, nil }
 	if inFloat64 || s.input.ElemType == ox.Double {
 		x = runtime.NewFloat64(x.Shape, x.Float64s())
