@@ -376,19 +376,16 @@ func concatRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 	dims := slices.Clone(in[0].dims)
 	dims[axis] = 0
 	var values []int64
+	allKnown := true
 	for _, t := range in {
 		if int64(len(t.dims)) != rank {
 			return nil, fmt.Errorf("ranks")
 		}
 		dims[axis] += t.dims[axis]
-		if values != nil || t == in[0] {
-			values = append(values, t.values...)
-			if t.values == nil {
-				values = nil
-			}
-		}
+		allKnown = allKnown && t.values != nil
+		values = append(values, t.values...)
 	}
-	if rank != 1 || int64(len(values)) != dims[0] {
+	if !allKnown || rank != 1 || int64(len(values)) != dims[0] {
 		values = nil
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims, values: values}}, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -111,12 +112,9 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// truthColumn reads one numeric column of a CSV keyed by key.
-func truthColumn(path, key, col string) (map[string]float64, error) {
-	t, err := zoo.ReadTruth(path, key)
-	if err != nil {
-		return nil, err
-	}
+// truthColumn returns one numeric column of a ground-truth table read from
+// path, keyed by its key column.
+func truthColumn(t *zoo.Truth, path, col string) (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, r := range t.Rows {
 		if v, ok := r.Numbers[col]; ok {
@@ -129,6 +127,55 @@ func truthColumn(path, key, col string) (map[string]float64, error) {
 	return out, nil
 }
 
+// evalFlags are the ground-truth flags of rank and eval.
+type evalFlags struct {
+	truth, key, col, plot, baseline string
+}
+
+func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
+	fs.StringVar(&f.truth, "truth", truthDefault, truthHelp)
+	fs.StringVar(&f.key, "key", "index", "key column of --truth (matched with the NAS-Bench-201 index or the model name)")
+	fs.StringVar(&f.col, "truth-col", "cifar10_test", "ground-truth column")
+	fs.StringVar(&f.plot, "plot", "", "write a scatter plot per proxy to FILE.png")
+	fs.StringVar(&f.baseline, "baseline", "", "ground-truth columns to rank by as baselines, comma-separated (e.g. cifar10_valid_epoch12)")
+}
+
+// evaluate prints the rank statistics of the proxies in names, then of the
+// --baseline columns (as "baseline:COL"), against the ground truth, and
+// draws the proxies' plot when --plot is set.
+func (f *evalFlags) evaluate(w io.Writer, records []ranking.Record, names []string, format string) error {
+	t, err := zoo.ReadTruth(f.truth, f.key)
+	if err != nil {
+		return err
+	}
+	tv, err := truthColumn(t, f.truth, f.col)
+	if err != nil {
+		return err
+	}
+	stats := ranking.Evaluate(records, tv, names)
+	rows := slices.Clone(names)
+	for _, col := range strings.Split(f.baseline, ",") {
+		if col = strings.TrimSpace(col); col == "" {
+			continue
+		}
+		bv, err := truthColumn(t, f.truth, col)
+		if err != nil {
+			return fmt.Errorf("--baseline: %w", err)
+		}
+		if s, ok := ranking.EvaluateBaseline(records, tv, bv); ok {
+			stats["baseline:"+col] = s
+		}
+		rows = append(rows, "baseline:"+col)
+	}
+	if err := writeEval(w, stats, rows, f.col, format); err != nil {
+		return err
+	}
+	if f.plot != "" {
+		return ranking.Plot(f.plot, records, tv, names, f.col)
+	}
+	return nil
+}
+
 func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rank", stderr)
 	var sf scoreFlags
@@ -137,11 +184,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	results := fs.String("results", "", "JSONL results file: appended per model, and read to resume")
 	sortBy := fs.String("sort", "", "rank by a proxy or by vote (mean rank over the proxies); default: the first proxy")
 	format := fs.String("format", "table", "output format: table, json or csv")
-	truth := fs.String("truth", "", "ground-truth CSV to evaluate the ranking against")
-	key := fs.String("key", "index", "key column of --truth")
-	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
-	plot := fs.String("plot", "", "with --truth: write a scatter plot per proxy to FILE.png")
-	baseline := fs.String("baseline", "", "with --truth: ground-truth columns to rank by as baselines, comma-separated")
+	var ef evalFlags
+	ef.register(fs, "", "ground-truth CSV to evaluate the ranking against (--key, --truth-col, --plot and --baseline apply with it)")
 	paths, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -167,7 +211,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	entries, err := collect(paths, *truth)
+	entries, err := collect(paths, ef.truth)
 	if err != nil {
 		return err
 	}
@@ -199,24 +243,13 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			failed++
 		}
 	}
-	if *truth != "" {
-		tv, err := truthColumn(*truth, *key, *truthCol)
-		if err != nil {
-			return err
-		}
+	if ef.truth != "" {
 		fmt.Fprintln(stdout)
-		stats, evalNames, err := withBaselines(ranking.Evaluate(records, tv, names), names, records, tv, *truth, *key, *baseline)
-		if err != nil {
+		if err := ef.evaluate(stdout, records, names, *format); err != nil {
 			return err
 		}
-		if err := writeEval(stdout, stats, evalNames, *truthCol, *format); err != nil {
-			return err
-		}
-		if *plot != "" {
-			if err := ranking.Plot(*plot, records, tv, names, *truthCol); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "wrote %s\n", *plot)
+		if ef.plot != "" {
+			fmt.Fprintf(stderr, "wrote %s\n", ef.plot)
 		}
 	}
 	if failed > 0 {
@@ -328,12 +361,9 @@ func writeEval(w io.Writer, stats map[string]ranking.Stats, names []string, col,
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
-	truth := fs.String("truth", defaultTruth(), "ground-truth CSV")
-	key := fs.String("key", "index", "key column of --truth (matched with the NAS-Bench-201 index or the model name)")
-	truthCol := fs.String("truth-col", "cifar10_test", "ground-truth column")
+	var ef evalFlags
+	ef.register(fs, defaultTruth(), "ground-truth CSV")
 	format := fs.String("format", "table", "output format: table or json")
-	plot := fs.String("plot", "", "write a scatter plot per proxy to FILE.png")
-	baseline := fs.String("baseline", "", "ground-truth columns to rank by as baselines, comma-separated (e.g. cifar10_valid_epoch12)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -348,10 +378,6 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(records) == 0 {
 		return fmt.Errorf("%s holds no results", pos[0])
 	}
-	tv, err := truthColumn(*truth, *key, *truthCol)
-	if err != nil {
-		return err
-	}
 	var names []string
 	for _, p := range proxies.Names() {
 		for _, r := range records {
@@ -361,42 +387,5 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	stats, names, err := withBaselines(ranking.Evaluate(records, tv, names), names, records, tv, *truth, *key, *baseline)
-	if err != nil {
-		return err
-	}
-	if err := writeEval(stdout, stats, names, *truthCol, *format); err != nil {
-		return err
-	}
-	if *plot != "" {
-		return ranking.Plot(*plot, records, tv, names[:len(names)-len(splitList(*baseline))], *truthCol)
-	}
-	return nil
-}
-
-// withBaselines adds the Stats of ground-truth columns, named
-// "baseline:COL", after the proxies.
-func withBaselines(stats map[string]ranking.Stats, names []string, records []ranking.Record, tv map[string]float64, truthPath, key, cols string) (map[string]ranking.Stats, []string, error) {
-	for _, col := range splitList(cols) {
-		bv, err := truthColumn(truthPath, key, col)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--baseline: %w", err)
-		}
-		name := "baseline:" + col
-		if s, ok := ranking.EvaluateBaseline(records, tv, bv); ok {
-			stats[name] = s
-		}
-		names = append(names, name)
-	}
-	return stats, names, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return ef.evaluate(stdout, records, names, *format)
 }
