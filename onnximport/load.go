@@ -19,6 +19,21 @@ var ErrNotONNX = errors.New("onnximport: not an ONNX model")
 type Model struct {
 	Proto *onnx.ModelProto
 	Path  string
+	// Notes are facts about how the model was read that a user should know
+	// when reading its scores: an upgraded opset, a converted precision.
+	// Every step that changes the model on load appends one sentence.
+	Notes []string
+}
+
+// Note appends a note (see Model.Notes), once.
+func (m *Model) Note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	for _, n := range m.Notes {
+		if n == s {
+			return
+		}
+	}
+	m.Notes = append(m.Notes, s)
 }
 
 // Graph returns the model's main graph.
@@ -91,7 +106,7 @@ func (m *Model) Marshal() ([]byte, error) {
 
 // Clone returns a deep copy of m.
 func (m *Model) Clone() *Model {
-	return &Model{Proto: proto.Clone(m.Proto).(*onnx.ModelProto), Path: m.Path}
+	return &Model{Proto: proto.Clone(m.Proto).(*onnx.ModelProto), Path: m.Path, Notes: append([]string(nil), m.Notes...)}
 }
 
 // inlineExternalData reads every initializer stored as external data into raw_data.
