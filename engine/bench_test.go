@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // benchCase runs forward alone and forward+backward (gradients of every
@@ -33,7 +33,7 @@ func benchGradient(b *testing.B, name string, batch int64, backward bool) {
 		b.Fatal(err)
 	}
 	defer g.Destroy()
-	x := zoo.RandomNormal(shape, 1)
+	x := data.RandomNormal(shape, 1)
 	labels := make([]int64, batch)
 	feeds := map[string]*runtime.Tensor{fx.Input.Name: x, g.Labels: runtime.NewInt64([]int64{batch}, labels)}
 	run := g.Run

@@ -5,11 +5,11 @@ import (
 	"testing"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 func TestProfileNB201(t *testing.T) {
@@ -23,7 +23,7 @@ func TestProfileNB201(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feeds := map[string]*runtime.Tensor{"input": zoo.RandomNormal([]int64{64, 3, 32, 32}, 1), g.Labels: runtime.NewInt64([]int64{64}, make([]int64, 64))}
+	feeds := map[string]*runtime.Tensor{"input": data.RandomNormal([]int64{64, 3, 32, 32}, 1), g.Labels: runtime.NewInt64([]int64{64}, make([]int64, 64))}
 	for i := 0; i < 3; i++ {
 		g.Run(feeds)
 	}

@@ -6,9 +6,9 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // ShapeFinder returns an autodiff.ShapeFunc that finds the element type and
@@ -199,11 +199,11 @@ func shapeProbe(m *ox.Model) (*ox.Model, map[string]probeNames) {
 func sampleInput(in ox.Input, dims []int64, seed uint64) *runtime.Tensor {
 	switch in.ElemType {
 	case ox.Double:
-		return runtime.NewFloat64(dims, zoo.RandomNormal(dims, seed).Float64s())
+		return runtime.NewFloat64(dims, data.RandomNormal(dims, seed).Float64s())
 	case ox.Int64:
 		return runtime.NewInt64(dims, make([]int64, runtime.NumElements(dims)))
 	}
-	return zoo.RandomNormal(dims, seed)
+	return data.RandomNormal(dims, seed)
 }
 
 // CachedShapeFinder is ShapeFinder with a memory: a model it has seen

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
@@ -51,16 +52,16 @@ func externalise(t *testing.T, dir string, m *ox.Model) {
 
 func forward(t *testing.T, m *ox.Model) []float32 {
 	t.Helper()
-	data, err := m.Marshal()
+	raw, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := runtime.NewSession(data, runtime.SessionOptions{})
+	s, err := runtime.NewSession(raw, runtime.SessionOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	out, err := s.Run(map[string]*runtime.Tensor{"input": zoo.RandomNormal([]int64{2, 3, 8, 8}, 5)})
+	out, err := s.Run(map[string]*runtime.Tensor{"input": data.RandomNormal([]int64{2, 3, 8, 8}, 5)})
 	if err != nil {
 		t.Fatal(err)
 	}

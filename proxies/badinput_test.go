@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
@@ -19,7 +20,7 @@ func TestOutputNotLogitsIsReportedPerProxy(t *testing.T) {
 	// Make the output the 4-D feature map instead of the logits.
 	g.Output[0] = ox.ValueInfo("relu2.out", ox.Float, []int64{-1, 16, -1, -1})
 	g.Node = g.Node[:5]
-	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1)}
+	batch := &data.Batch{Input: data.RandomNormal([]int64{2, 3, 8, 8}, 1)}
 	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"snip", "synflow", "jacob_cov"}, Batch: batch})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestOutputNotLogitsIsReportedPerProxy(t *testing.T) {
 
 func TestLabelsOutOfRange(t *testing.T) {
 	testort.Init(t)
-	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1), Labels: []int64{3, 10}}
+	batch := &data.Batch{Input: data.RandomNormal([]int64{2, 3, 8, 8}, 1), Labels: []int64{3, 10}}
 	res, err := proxies.Score(zoo.TinyCNN(1, 10), proxies.Options{Proxies: []string{"grad_norm"}, Batch: batch})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +48,7 @@ func TestLabelsOutOfRange(t *testing.T) {
 func TestBatchOfTheWrongShape(t *testing.T) {
 	testort.Init(t)
 	for _, shape := range [][]int64{{2, 4, 8, 8}, {2, 3, 8}} {
-		batch := &zoo.Batch{Input: zoo.RandomNormal(shape, 1)}
+		batch := &data.Batch{Input: data.RandomNormal(shape, 1)}
 		_, err := proxies.Score(zoo.TinyCNN(1, 10), proxies.Options{Batch: batch})
 		if err == nil || !strings.Contains(err.Error(), "the batch has shape") {
 			t.Fatalf("shape %v: want a clear error, got %v", shape, err)
@@ -60,7 +61,7 @@ func TestNaNWeights(t *testing.T) {
 	m := zoo.TinyCNN(1, 10)
 	w := m.Graph().Initializer[0]
 	*w = *ox.Float32Tensor(w.GetName(), w.GetDims(), append([]float32{float32(math.NaN())}, make([]float32, 8*3*9-1)...))
-	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{2, 3, 8, 8}, 1)}
+	batch := &data.Batch{Input: data.RandomNormal([]int64{2, 3, 8, 8}, 1)}
 	_, err := proxies.Score(m, proxies.Options{Batch: batch})
 	if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "conv1.weight") {
 		t.Fatalf("want an error naming the weight, got %v", err)
@@ -81,7 +82,7 @@ func TestZeroSynflowEncodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 32, 32})}, PerLayer: true})
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &data.Batch{Input: data.Ones([]int64{1, 3, 32, 32})}, PerLayer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/proxies"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // TestDeepSynflowMatchesFloat64 scores synflow on resnet152 and densenet201
@@ -33,15 +33,15 @@ func TestDeepSynflowMatchesFloat64(t *testing.T) {
 				} `json:"synflow"`
 				SynflowInputShape []int64 `json:"synflow_input_shape"`
 			}
-			data, _ := os.ReadFile(filepath.Join(dir, "fixture.json"))
-			if err := json.Unmarshal(data, &ref); err != nil {
+			raw, _ := os.ReadFile(filepath.Join(dir, "fixture.json"))
+			if err := json.Unmarshal(raw, &ref); err != nil {
 				t.Fatal(err)
 			}
 			shape := ref.SynflowInputShape
 			if shape == nil {
 				shape = fx.Input.Shape
 			}
-			res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow"}, Batch: &zoo.Batch{Input: zoo.Ones(shape)}, PerLayer: true})
+			res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow"}, Batch: &data.Batch{Input: data.Ones(shape)}, PerLayer: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,12 +76,12 @@ func TestDeepSynflowMatchesFloat64(t *testing.T) {
 // against PyTorch float64 (testdata/proxies/gen_synflow_extra.py).
 func TestSynflowThroughSmoothActivations(t *testing.T) {
 	testort.Init(t)
-	data, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "synflow_extra.json"))
+	raw, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "synflow_extra.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ref map[string]map[string]float64
-	if err := json.Unmarshal(data, &ref); err != nil {
+	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range ref {
@@ -89,7 +89,7 @@ func TestSynflowThroughSmoothActivations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 64, 64})}})
+		res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{"synflow", "synflow_bn"}, Batch: &data.Batch{Input: data.Ones([]int64{1, 3, 64, 64})}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package proxies_test
 import (
 	"fmt"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
@@ -16,7 +17,7 @@ func ExampleScore() {
 		return
 	}
 	model := zoo.TinyCNN(1, 10) // or onnximport.Load("model.onnx")
-	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{8, 3, 32, 32}, 1)}
+	batch := &data.Batch{Input: data.RandomNormal([]int64{8, 3, 32, 32}, 1)}
 	res, err := proxies.Score(model, proxies.Options{
 		Proxies: []string{"params", "synflow", "snip"},
 		Batch:   batch,

@@ -9,10 +9,10 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // channelAxis is the axis of a layer's output that holds its output units.
@@ -275,7 +275,7 @@ func (s *scorer) ones() (*runtime.Tensor, error) {
 			return nil, fmt.Errorf("proxies: input %q has a dynamic size at axis %d: give the input shape", s.input.Name, i)
 		}
 	}
-	return zoo.Ones(shape), nil
+	return data.Ones(shape), nil
 }
 
 // runSynflow computes synflow (BN removed, the model rescaled to carry

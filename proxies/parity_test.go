@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // reference is testdata/proxies/NAME.json, written by gen_proxies.py from an
@@ -74,7 +74,7 @@ func TestParityWithPyTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			batch := &zoo.Batch{Input: fx.InputTensor(), Labels: fx.Labels}
+			batch := &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}
 			res, err := proxies.Score(fx.Model, proxies.Options{Batch: batch, PerLayer: true, Session: runtime.SessionOptions{Threads: 2}})
 			if err != nil {
 				t.Fatal(err)

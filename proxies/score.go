@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // Options configure Score.
@@ -21,7 +21,7 @@ type Options struct {
 	Proxies []string
 	// Batch is the minibatch for the proxies that need data. Its labels are
 	// used when present; otherwise labels are drawn with Seed.
-	Batch *zoo.Batch
+	Batch *data.Batch
 	Seed  uint64
 	// BN is the BatchNormalization mode of the data proxies (default train,
 	// as the reference scores networks).
@@ -221,7 +221,7 @@ func (s *scorer) labels(classes int64) ([]int64, error) {
 	b := s.opts.Batch
 	n := int(b.Input.Shape[0])
 	if b.Labels == nil {
-		return zoo.RandomLabels(n, classes, s.opts.Seed), nil
+		return data.RandomLabels(n, classes, s.opts.Seed), nil
 	}
 	if len(b.Labels) != n {
 		return nil, fmt.Errorf("proxies: %d labels for a batch of %d", len(b.Labels), n)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/zoo"
@@ -11,7 +12,7 @@ import (
 
 func TestTinyCNNAllProxies(t *testing.T) {
 	testort.Init(t)
-	batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{4, 3, 16, 16}, 1)}
+	batch := &data.Batch{Input: data.RandomNormal([]int64{4, 3, 16, 16}, 1)}
 	res, err := proxies.Score(zoo.TinyCNN(1, 10), proxies.Options{Batch: batch, PerLayer: true})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/zoo"
 )
@@ -25,7 +26,7 @@ func TestSynflowFloat32MatchesFloat64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &scorer{m: m, opts: Options{Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 32, 32})}}}
+		s := &scorer{m: m, opts: Options{Batch: &data.Batch{Input: data.Ones([]int64{1, 3, 32, 32})}}}
 		s.fwd, _ = autodiff.Normalize(m, autodiff.BNTrain)
 		s.layers, s.input = s.fwd.Layers(), s.fwd.Inputs()[0]
 		fwd, _ := autodiff.Normalize(m, autodiff.BNRemove)

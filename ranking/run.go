@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // Record is one line of a results file: the proxies.Result of a model plus
@@ -37,7 +37,7 @@ type Record struct {
 // Options configure Run.
 type Options struct {
 	Proxies []string
-	Data    zoo.DataSpec
+	Data    data.DataSpec
 	Score   proxies.Options // BN, Session (its Threads is set per worker), PerLayer
 	Workers int             // default: the number of cores
 	// Results is a JSONL file that every finished model is appended to; a
@@ -52,7 +52,7 @@ type Options struct {
 func settingsHash(opts Options) string {
 	b, _ := json.Marshal(struct {
 		P []string
-		D zoo.DataSpec
+		D data.DataSpec
 		B string
 	}{opts.Proxies, opts.Data, opts.Score.BN.String()})
 	s := sha256.Sum256(b)
@@ -193,9 +193,9 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 			rec.Key = md.GetValue()
 		}
 	}
-	data := opts.Data
+	spec := opts.Data
 	if e.Shape != "" {
-		if data.Shape, err = zoo.ParseShape(e.Shape); err != nil {
+		if spec.Shape, err = data.ParseShape(e.Shape); err != nil {
 			rec.Error = fmt.Sprintf("ranking: %s: input_shape: %v", e.Path, err)
 			return rec, false
 		}
@@ -208,7 +208,7 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	so := opts.Score
 	so.Proxies = opts.Proxies
 	so.Session.Threads = threads
-	if so.Batch, err = zoo.LoadBatch(data, ins[0]); err != nil {
+	if so.Batch, err = data.LoadBatch(spec, ins[0]); err != nil {
 		rec.Error = err.Error()
 		return rec, false
 	}

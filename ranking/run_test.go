@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/zoo"
@@ -43,7 +44,7 @@ func TestRunRecordsFailuresAndResumes(t *testing.T) {
 	results := filepath.Join(dir, "results.jsonl")
 	opts := ranking.Options{
 		Proxies: []string{"synflow", "params", "snip"},
-		Data:    zoo.DataSpec{BatchSize: 2, Shape: []int64{3, 8, 8}},
+		Data:    data.DataSpec{BatchSize: 2, Shape: []int64{3, 8, 8}},
 		Workers: 2,
 		Results: results,
 	}

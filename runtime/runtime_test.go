@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
@@ -29,16 +30,16 @@ func TestInitTwiceAndConcurrentSessions(t *testing.T) {
 	if err := runtime.Init("/elsewhere/libonnxruntime.so"); err == nil {
 		t.Fatal("Init with another path after loading: want an error")
 	}
-	data, err := zoo.TinyCNN(3, 5).Marshal()
+	raw, err := zoo.TinyCNN(3, 5).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := runtime.NewSession(data, runtime.SessionOptions{Threads: 1})
+	s, err := runtime.NewSession(raw, runtime.SessionOptions{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	x := zoo.RandomNormal([]int64{2, 3, 8, 8}, 7)
+	x := data.RandomNormal([]int64{2, 3, 8, 8}, 7)
 	want, err := s.Run(map[string]*runtime.Tensor{"input": x})
 	if err != nil {
 		t.Fatal(err)
@@ -103,8 +104,8 @@ func TestFloat64AndInt64RoundTrip(t *testing.T) {
 
 func TestBadInputsGiveClearErrors(t *testing.T) {
 	testort.Init(t)
-	data, _ := zoo.TinyCNN(1, 10).Marshal()
-	s, err := runtime.NewSession(data, runtime.SessionOptions{})
+	raw, _ := zoo.TinyCNN(1, 10).Marshal()
+	s, err := runtime.NewSession(raw, runtime.SessionOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 		{map[string]*runtime.Tensor{}, `missing input "input"`},
 		{map[string]*runtime.Tensor{"input": runtime.NewFloat32([]int64{1, 3, 4, 4}, make([]float32, 5))}, "has 5 elements but shape"},
 		{map[string]*runtime.Tensor{"input": runtime.NewFloat32([]int64{1, 4, 4, 4}, make([]float32, 64))}, "runtime:"},
-		{map[string]*runtime.Tensor{"input": zoo.RandomNormal([]int64{1, 3, 4, 4}, 1), "extra": zoo.RandomNormal([]int64{1}, 1)}, `unknown input "extra"`},
+		{map[string]*runtime.Tensor{"input": data.RandomNormal([]int64{1, 3, 4, 4}, 1), "extra": data.RandomNormal([]int64{1}, 1)}, `unknown input "extra"`},
 	} {
 		_, err := s.Run(c.feeds)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -130,8 +131,8 @@ func TestBadInputsGiveClearErrors(t *testing.T) {
 
 func TestCUDAIsNeverASilentFallback(t *testing.T) {
 	testort.Init(t)
-	data, _ := zoo.TinyCNN(1, 10).Marshal()
-	s, err := runtime.NewSession(data, runtime.SessionOptions{Provider: runtime.CUDA})
+	raw, _ := zoo.TinyCNN(1, 10).Marshal()
+	s, err := runtime.NewSession(raw, runtime.SessionOptions{Provider: runtime.CUDA})
 	hasCUDA := false
 	for _, p := range runtime.Providers() {
 		hasCUDA = hasCUDA || p == runtime.CUDA

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	ox "github.com/zerocost/zerocost/onnximport"
@@ -88,7 +89,7 @@ func TestNB201MatchesPyTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			json.Unmarshal(raw, &ref)
-			res, err := proxies.Score(m, proxies.Options{Proxies: []string{"params", "flops"}, Batch: &zoo.Batch{Input: zoo.Ones([]int64{1, 3, 32, 32})}})
+			res, err := proxies.Score(m, proxies.Options{Proxies: []string{"params", "flops"}, Batch: &data.Batch{Input: data.Ones([]int64{1, 3, 32, 32})}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,10 +23,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 type benchCase struct {
@@ -58,7 +58,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		batch := &zoo.Batch{Input: zoo.RandomNormal([]int64{c.batch, 3, c.size, c.size}, 1)}
+		batch := &data.Batch{Input: data.RandomNormal([]int64{c.batch, 3, c.size, c.size}, 1)}
 		times := map[string]float64{}
 		for _, p := range proxies.Names() {
 			times[p] = median(*reps, func() error {

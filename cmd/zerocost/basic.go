@@ -14,6 +14,7 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
@@ -114,9 +115,9 @@ func forwardChecksums(m *onnximport.Model, shape []int64, batch int64, seed uint
 		}
 		switch in.ElemType {
 		case onnximport.Float:
-			feeds[in.Name] = zoo.RandomNormal(dims, seed+uint64(i))
+			feeds[in.Name] = data.RandomNormal(dims, seed+uint64(i))
 		case onnximport.Double:
-			feeds[in.Name] = runtime.NewFloat64(dims, zoo.RandomNormal(dims, seed+uint64(i)).Float64s())
+			feeds[in.Name] = runtime.NewFloat64(dims, data.RandomNormal(dims, seed+uint64(i)).Float64s())
 		case onnximport.Int64:
 			feeds[in.Name] = runtime.NewInt64(dims, make([]int64, runtime.NumElements(dims)))
 		default:

@@ -8,8 +8,8 @@ import (
 	"io"
 	"sort"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // version is zerocost's own version.
@@ -142,4 +142,4 @@ func (r *runtimeFlags) sessionOptions() (runtime.SessionOptions, error) {
 }
 
 // parseShape parses "1x3x32x32" (or "3x32x32") into dimensions.
-func parseShape(s string) ([]int64, error) { return zoo.ParseShape(s) }
+func parseShape(s string) ([]int64, error) { return data.ParseShape(s) }

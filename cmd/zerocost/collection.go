@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
@@ -220,7 +221,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := ranking.Options{
 		Proxies: names,
-		Data:    zoo.DataSpec{Source: sf.data, Labels: sf.labels, BatchSize: sf.batch, Shape: shape, Seed: sf.seed, Sample: sf.sample},
+		Data:    data.DataSpec{Source: sf.data, Labels: sf.labels, BatchSize: sf.batch, Shape: shape, Seed: sf.seed, Sample: sf.sample},
 		Workers: *workers,
 		Results: *results,
 	}

@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // scoreFlags are the proxy and data flags shared by score and rank.
@@ -64,7 +64,7 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 	if len(ins) != 1 {
 		return opts, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", m.Name(), len(ins))
 	}
-	opts.Batch, err = zoo.LoadBatch(zoo.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample}, ins[0])
+	opts.Batch, err = data.LoadBatch(data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample}, ins[0])
 	if err != nil {
 		return opts, err
 	}

@@ -1,4 +1,4 @@
-package zoo_test
+package data_test
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
-	"github.com/zerocost/zerocost/zoo"
 )
 
 // writeNPY writes a version-1 .npy file.
@@ -49,7 +49,7 @@ func TestLoadBatchNPYAndLabels(t *testing.T) {
 	writeNPY(t, filepath.Join(dir, "x.npy"), "<f4", []int64{2, 3, 4, 4}, x)
 	writeNPY(t, filepath.Join(dir, "y.npy"), "<i8", []int64{2}, []int64{7, 1})
 	in := onnximport.Input{Name: "input", ElemType: onnximport.Float, Dims: []int64{-1, 3, -1, -1}}
-	b, err := zoo.LoadBatch(zoo.DataSpec{Source: filepath.Join(dir, "x.npy"), Labels: filepath.Join(dir, "y.npy")}, in)
+	b, err := data.LoadBatch(data.DataSpec{Source: filepath.Join(dir, "x.npy"), Labels: filepath.Join(dir, "y.npy")}, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,11 @@ func TestLoadBatchNPYAndLabels(t *testing.T) {
 		t.Fatalf("unexpected batch: shape %v, labels %v", b.Input.Shape, b.Labels)
 	}
 	writeNPY(t, filepath.Join(dir, "bad.npy"), "<i8", []int64{3}, []int64{1, 2, 3})
-	if _, err := zoo.LoadBatch(zoo.DataSpec{Source: filepath.Join(dir, "x.npy"), Labels: filepath.Join(dir, "bad.npy")}, in); err == nil || !strings.Contains(err.Error(), "3 labels for a batch of 2") {
+	if _, err := data.LoadBatch(data.DataSpec{Source: filepath.Join(dir, "x.npy"), Labels: filepath.Join(dir, "bad.npy")}, in); err == nil || !strings.Contains(err.Error(), "3 labels for a batch of 2") {
 		t.Fatalf("want a label-count error, got %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "trunc.npy"), []byte("\x93NUMPY\x01\x00"), 0o644)
-	if _, err := zoo.LoadBatch(zoo.DataSpec{Source: filepath.Join(dir, "trunc.npy")}, in); err == nil {
+	if _, err := data.LoadBatch(data.DataSpec{Source: filepath.Join(dir, "trunc.npy")}, in); err == nil {
 		t.Fatal("a truncated .npy must be an error")
 	}
 }
@@ -75,7 +75,7 @@ func TestReadCIFAR10(t *testing.T) {
 	}
 	path := filepath.Join(dir, "data_batch_1.bin")
 	os.WriteFile(path, rec, 0o644)
-	b, err := zoo.ReadCIFAR10(path, 2, false, 1)
+	b, err := data.ReadCIFAR10(path, 2, false, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestReadCIFAR10(t *testing.T) {
 	if b.Labels[0] != 3 || b.Labels[1] != 9 || math.Abs(float64(b.Input.F32[0])-want) > 1e-5 {
 		t.Fatalf("labels %v, first pixel %v (want %v)", b.Labels, b.Input.F32[0], want)
 	}
-	if _, err := zoo.ReadCIFAR10(path, 3, false, 1); err == nil || !strings.Contains(err.Error(), "holds 2 images") {
+	if _, err := data.ReadCIFAR10(path, 3, false, 1); err == nil || !strings.Contains(err.Error(), "holds 2 images") {
 		t.Fatalf("want a count error, got %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "odd.bin"), make([]byte, 100), 0o644)
-	if _, err := zoo.ReadCIFAR10(filepath.Join(dir, "odd.bin"), 1, false, 1); err == nil || !strings.Contains(err.Error(), "not a CIFAR-10 binary file") {
+	if _, err := data.ReadCIFAR10(filepath.Join(dir, "odd.bin"), 1, false, 1); err == nil || !strings.Contains(err.Error(), "not a CIFAR-10 binary file") {
 		t.Fatalf("want a format error, got %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package zoo
+package data
 
 import (
 	"bufio"
@@ -59,14 +59,14 @@ const cifarRecord = 1 + 3*32*32
 func ReadCIFAR10(path string, n int, sample bool, seed uint64) (*Batch, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("zoo: %w", err)
+		return nil, fmt.Errorf("data: %w", err)
 	}
 	if len(data) == 0 || len(data)%cifarRecord != 0 {
-		return nil, fmt.Errorf("zoo: %s is not a CIFAR-10 binary file: %d bytes is not a multiple of the %d-byte record", path, len(data), cifarRecord)
+		return nil, fmt.Errorf("data: %s is not a CIFAR-10 binary file: %d bytes is not a multiple of the %d-byte record", path, len(data), cifarRecord)
 	}
 	records := len(data) / cifarRecord
 	if n <= 0 || n > records {
-		return nil, fmt.Errorf("zoo: %s holds %d images; asked for %d", path, records, n)
+		return nil, fmt.Errorf("data: %s holds %d images; asked for %d", path, records, n)
 	}
 	idx := make([]int, records)
 	for i := range idx {
@@ -81,7 +81,7 @@ func ReadCIFAR10(path string, n int, sample bool, seed uint64) (*Batch, error) {
 	for k := 0; k < n; k++ {
 		rec := data[idx[k]*cifarRecord : (idx[k]+1)*cifarRecord]
 		if rec[0] > 9 {
-			return nil, fmt.Errorf("zoo: %s: record %d has label %d, not 0..9: not a CIFAR-10 file", path, idx[k], rec[0])
+			return nil, fmt.Errorf("data: %s: record %d has label %d, not 0..9: not a CIFAR-10 file", path, idx[k], rec[0])
 		}
 		labels[k] = int64(rec[0])
 		for c := 0; c < 3; c++ {
@@ -102,13 +102,13 @@ var npyHeader = regexp.MustCompile(`'descr':\s*'([^']*)'.*'fortran_order':\s*(Tr
 func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("zoo: %w", err)
+		return nil, nil, nil, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
 	magic := make([]byte, 8)
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic[:6]) != "\x93NUMPY" {
-		return nil, nil, nil, fmt.Errorf("zoo: %s is not a .npy file", path)
+		return nil, nil, nil, fmt.Errorf("data: %s is not a .npy file", path)
 	}
 	var hlen int
 	if magic[6] == 1 {
@@ -121,18 +121,18 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 		hlen = int(l)
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("zoo: %s: truncated header", path)
+		return nil, nil, nil, fmt.Errorf("data: %s: truncated header", path)
 	}
 	header := make([]byte, hlen)
 	if _, err := io.ReadFull(r, header); err != nil {
-		return nil, nil, nil, fmt.Errorf("zoo: %s: truncated header", path)
+		return nil, nil, nil, fmt.Errorf("data: %s: truncated header", path)
 	}
 	mt := npyHeader.FindStringSubmatch(string(header))
 	if mt == nil {
-		return nil, nil, nil, fmt.Errorf("zoo: %s: cannot read the .npy header %q", path, strings.TrimSpace(string(header)))
+		return nil, nil, nil, fmt.Errorf("data: %s: cannot read the .npy header %q", path, strings.TrimSpace(string(header)))
 	}
 	if mt[2] == "True" {
-		return nil, nil, nil, fmt.Errorf("zoo: %s is in Fortran order; save it with numpy.ascontiguousarray", path)
+		return nil, nil, nil, fmt.Errorf("data: %s is in Fortran order; save it with numpy.ascontiguousarray", path)
 	}
 	for _, part := range strings.Split(mt[3], ",") {
 		if part = strings.TrimSpace(part); part == "" {
@@ -140,7 +140,7 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 		}
 		d, err := strconv.ParseInt(part, 10, 64)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("zoo: %s: bad shape %q", path, mt[3])
+			return nil, nil, nil, fmt.Errorf("data: %s: bad shape %q", path, mt[3])
 		}
 		shape = append(shape, d)
 	}
@@ -167,17 +167,17 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 			ints[i] = int64(x)
 		}
 	default:
-		return nil, nil, nil, fmt.Errorf("zoo: %s holds %s values; use float32, float64 or int64", path, mt[1])
+		return nil, nil, nil, fmt.Errorf("data: %s holds %s values; use float32, float64 or int64", path, mt[1])
 	}
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, nil, nil, fmt.Errorf("zoo: %s is truncated: shape %v needs more data", path, shape)
+			return nil, nil, nil, fmt.Errorf("data: %s is truncated: shape %v needs more data", path, shape)
 		}
-		return nil, nil, nil, fmt.Errorf("zoo: %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("data: %s: %w", path, err)
 	}
 	for _, v := range floats {
 		if math.IsNaN(float64(v)) {
-			return nil, nil, nil, fmt.Errorf("zoo: %s holds NaN values", path)
+			return nil, nil, nil, fmt.Errorf("data: %s holds NaN values", path)
 		}
 	}
 	return shape, floats, ints, nil
@@ -212,7 +212,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 	case src == "" || src == "random" || src == "ones":
 		dims, err := in.ResolveShape(spec.Shape, int64(n))
 		if err != nil {
-			return nil, fmt.Errorf("zoo: %w", err)
+			return nil, fmt.Errorf("data: %w", err)
 		}
 		if src == "ones" {
 			b = &Batch{Input: Ones(dims)}
@@ -225,7 +225,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			return nil, err
 		}
 		if floats == nil {
-			return nil, fmt.Errorf("zoo: %s holds integers; the input batch must be float", src)
+			return nil, fmt.Errorf("data: %s holds integers; the input batch must be float", src)
 		}
 		b = &Batch{Input: runtime.NewFloat32(shape, floats)}
 	case strings.HasSuffix(src, ".bin"):
@@ -234,7 +234,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("zoo: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
+		return nil, fmt.Errorf("data: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
 	}
 	if spec.Labels != "" {
 		shape, _, ints, err := ReadNPY(spec.Labels)
@@ -242,10 +242,10 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			return nil, err
 		}
 		if ints == nil || len(shape) != 1 {
-			return nil, fmt.Errorf("zoo: %s must hold a 1-D int64 array of labels", spec.Labels)
+			return nil, fmt.Errorf("data: %s must hold a 1-D int64 array of labels", spec.Labels)
 		}
 		if int64(len(ints)) != b.Input.Shape[0] {
-			return nil, fmt.Errorf("zoo: %s holds %d labels for a batch of %d", spec.Labels, len(ints), b.Input.Shape[0])
+			return nil, fmt.Errorf("data: %s holds %d labels for a batch of %d", spec.Labels, len(ints), b.Input.Shape[0])
 		}
 		b.Labels = ints
 	}

@@ -1,4 +1,4 @@
-package zoo
+package data
 
 import (
 	"math/rand/v2"
