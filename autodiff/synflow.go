@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+
 	ox "github.com/zerocost/zerocost/onnximport"
 )
 
@@ -99,12 +101,34 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		inits[t.GetName()] = t
 	}
 	scale := map[string]float64{} // log10 σ; absent means 0 (σ = 1)
-	layerOf := map[string]ox.Layer{}
-	for _, l := range out.Layers() {
-		layerOf[l.Node] = l
-	}
+	// Every layer weight is divided by its gain g once, whatever number of
+	// nodes read it: W' = W/g has σ_W = g, and y' = W'·x' = y/(σ_x·g) holds
+	// for every use.
+	layerOf := map[string]ox.Layer{} // every node that reads a layer's weight
 	rescaled := map[string]bool{}
+	for _, l := range out.Layers() {
+		for _, node := range l.Nodes {
+			layerOf[node] = l
+		}
+		gain, err := rowGain(inits[l.Param], l)
+		if err != nil {
+			return nil, err
+		}
+		if err := mapTensor(inits[l.Param], func(v float64) float64 { return v / gain }); err != nil {
+			return nil, err
+		}
+		scale[l.Param], rescaled[l.Param] = math.Log10(gain), true
+	}
 	needs64 := ""
+	useCount := map[string]int{} // readers of each tensor (graph outputs count)
+	for _, n := range g.GetNode() {
+		for _, x := range n.GetInput() {
+			useCount[x]++
+		}
+	}
+	for _, o := range g.GetOutput() {
+		useCount[o.GetName()]++
+	}
 	old := g.Node
 	g.Node = nil
 	for _, n := range old {
@@ -119,28 +143,10 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		switch op := n.GetOpType(); {
 		case layerOf[n.GetName()].Param != "":
 			l := layerOf[n.GetName()]
-			w := inits[l.Param]
-			if rescaled[l.Param] {
-				return nil, fmt.Errorf("autodiff: %s: weight %q is used by several layers; synflow rescaling needs one layer per weight", m.Name(), l.Param)
-			}
-			rescaled[l.Param] = true
-			gain, err := rowGain(w, l)
-			if err != nil {
-				return nil, err
-			}
-			if err := mapTensor(w, func(v float64) float64 { return v / gain }); err != nil {
-				return nil, err
-			}
-			sy := in(0) + math.Log10(gain)
+			sy := in(0) + scale[l.Param]
 			if len(n.Input) > 2 && n.Input[2] != "" && (op == "Conv" || op == "Gemm" || op == "ConvTranspose") {
-				if b, ok := inits[n.Input[2]]; ok && !rescaled[n.Input[2]] {
-					rescaled[n.Input[2]] = true
-					if err := mapTensor(b, func(v float64) float64 { return v * math.Pow(10, -sy) }); err != nil {
-						return nil, err
-					}
-				} else {
-					return nil, fmt.Errorf("autodiff: %s: bias of node %q is not an initializer of its own", m.Name(), n.GetName())
-				}
+				n.Input[2] = e.rescaledBias(n, n.Input[2], scale[n.Input[2]]-sy, inits, useCount[n.Input[2]] == 1 && !rescaled[n.Input[2]])
+				rescaled[n.Input[2]] = true
 			}
 			g.Node = append(g.Node, n)
 			setAll(sy)
@@ -234,6 +240,34 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		}
 	}
 	return &Rescaled{Model: out, Log10Scale: scale, NeedsFloat64: needs64}, nil
+}
+
+// rescaledBias returns a tensor holding bias·10^log10Ratio for node n: the
+// bias initializer itself, scaled in place, when n is its only reader
+// (own); a scaled copy when other nodes read it too (exporters merge
+// identical biases, such as the zeros of folded BatchNormalization, into
+// one tensor); a Mul node when the bias is computed.
+func (e *emitter) rescaledBias(n *onnx.NodeProto, bias string, log10Ratio float64, inits map[string]*onnx.TensorProto, own bool) string {
+	if log10Ratio == 0 {
+		return bias
+	}
+	f := func(v float64) float64 { return v * math.Pow(10, log10Ratio) }
+	t, ok := inits[bias]
+	switch {
+	case ok && own:
+		if err := mapTensor(t, f); err == nil {
+			return bias
+		}
+	case ok:
+		c := proto.Clone(t).(*onnx.TensorProto)
+		c.Name = e.fresh(n.GetName() + "/zerocost_bias")
+		if err := mapTensor(c, f); err == nil {
+			e.g.Initializer = append(e.g.Initializer, c)
+			inits[c.Name] = c
+			return c.Name
+		}
+	}
+	return e.node(n.GetName()+"/zerocost_bias_rescale", "Mul", []string{bias, e.scalar(math.Pow(10, log10Ratio), e.initElemOr(bias, ox.Float))})
 }
 
 // rowGain returns the largest sum of |W| over the inputs of one output unit.

@@ -87,23 +87,29 @@ func ZeroGradients(m *ox.Model) map[string]bool {
 			}
 		}
 	}
+	byName := map[string]*onnx.NodeProto{}
+	for _, n := range nodes {
+		byName[n.GetName()] = n
+	}
 	out := map[string]bool{}
 	for _, l := range m.Layers() {
-		var node *onnx.NodeProto
-		for _, n := range nodes {
-			if n.GetName() == l.Node {
-				node = n
+		zero := true // a shared weight is zero only when every use is
+		for i, name := range l.Nodes {
+			node := byName[name]
+			if node == nil || len(node.GetInput()) < 2 {
+				zero = false
+				break
+			}
+			data := node.GetInput()[0]
+			if (node.GetOpType() == "Gemm" || node.GetOpType() == "MatMul") && holdsWeight(node.GetInput()[0], l.Param, producer) {
+				data = node.GetInput()[1]
+			}
+			if live[l.Outputs[i]] && !isZero(data) {
+				zero = false
 				break
 			}
 		}
-		if node == nil || len(node.GetInput()) < 2 {
-			continue
-		}
-		data := node.GetInput()[0]
-		if (l.Op == "Gemm" || l.Op == "MatMul") && holdsWeight(node.GetInput()[0], l.Param, producer) {
-			data = node.GetInput()[1]
-		}
-		if !live[l.Output] || isZero(data) {
+		if zero {
 			out[l.Param] = true
 		}
 	}

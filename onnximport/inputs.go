@@ -2,6 +2,8 @@ package onnximport
 
 import (
 	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
 )
 
 // Input is a graph input that is not an initializer: data the caller feeds.
@@ -109,4 +111,44 @@ func (in Input) FeedShape(spec []int64, batch int64) ([]int64, error) {
 		}
 	}
 	return in.ResolveShape(spec, batch)
+}
+
+// FixedBatchOfOne reports whether the model's data inputs all declare a
+// static batch of 1 at axis 0: what torch.onnx.export writes when it is
+// given a one-sample example input and no dynamic_axes.
+func (m *Model) FixedBatchOfOne() bool {
+	ins := m.Inputs()
+	for _, in := range ins {
+		if len(in.Dims) == 0 || in.Dims[0] != 1 {
+			return false
+		}
+	}
+	return len(ins) > 0
+}
+
+// WithDynamicBatch returns a copy of m whose inputs and outputs have a
+// dynamic axis 0 ("N") where they declared a static 1, and no recorded
+// intermediate shapes (they hold the old batch). Whether the graph itself
+// computes each sample on its own at another batch (it may hold Reshape
+// constants with the batch folded in) is for the caller to check.
+func (m *Model) WithDynamicBatch() *Model {
+	out := m.Clone()
+	g := out.Graph()
+	inits := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	for _, list := range [][]*onnx.ValueInfoProto{g.GetInput(), g.GetOutput()} {
+		for _, v := range list {
+			shape := v.GetType().GetTensorType().GetShape()
+			if inits[v.GetName()] || shape == nil || len(shape.GetDim()) == 0 {
+				continue
+			}
+			if d := shape.GetDim()[0]; d.GetDimParam() == "" && d.GetDimValue() == 1 {
+				shape.Dim[0] = &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}
+			}
+		}
+	}
+	g.ValueInfo = nil
+	return out
 }

@@ -17,7 +17,17 @@ type Layer struct {
 	// Transpose (PyTorch exports Linear on 3-D inputs as MatMul(x, Wᵀ)),
 	// or for Gemm with transB = 0: the output features are then the last axis.
 	Transposed bool `json:"-"`
+	// Nodes and Outputs list every node that reads the weight, and its
+	// output, in graph order; Node and Output are the first of them. A
+	// weight read by several nodes (shared weights, or identical tensors
+	// that the exporter merged into one) is one parameter and one layer:
+	// its gradient is the sum over its consumers.
+	Nodes   []string `json:"-"`
+	Outputs []string `json:"-"`
 }
+
+// Shared reports whether several nodes read the layer's weight.
+func (l Layer) Shared() bool { return len(l.Nodes) > 1 }
 
 // FanIn returns the number of inputs each output unit of the layer sees.
 func (l Layer) FanIn() int64 {
@@ -43,7 +53,9 @@ func (l Layer) FanIn() int64 {
 
 // Layers returns the model's layers in graph order: Conv, ConvTranspose and
 // Gemm nodes whose weight input is an initializer, and MatMul nodes whose
-// second operand is an initializer, directly or through a Transpose.
+// second operand is an initializer, directly or through a Transpose. A
+// weight read by several such nodes is one layer (see Layer.Nodes), placed
+// at its first consumer.
 func (m *Model) Layers() []Layer {
 	g := m.Graph()
 	inits := map[string]*onnx.TensorProto{}
@@ -59,6 +71,7 @@ func (m *Model) Layers() []Layer {
 		}
 	}
 	var layers []Layer
+	index := map[string]int{} // weight -> its layer
 	for _, n := range g.GetNode() {
 		op := n.GetOpType()
 		if len(n.GetInput()) < 2 || len(n.GetOutput()) == 0 {
@@ -84,7 +97,14 @@ func (m *Model) Layers() []Layer {
 		if !ok || !IsFloat(t.GetDataType()) {
 			continue
 		}
+		if i, ok := index[w]; ok {
+			layers[i].Nodes = append(layers[i].Nodes, l.Node)
+			layers[i].Outputs = append(layers[i].Outputs, l.Output)
+			continue
+		}
 		l.Param, l.Shape = w, append([]int64{}, t.GetDims()...)
+		l.Nodes, l.Outputs = []string{l.Node}, []string{l.Output}
+		index[w] = len(layers)
 		layers = append(layers, l)
 	}
 	return layers

@@ -33,8 +33,10 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 	}
 	if slices.Contains(names, "fisher") {
 		for _, l := range s.layers {
-			wrt = append(wrt, l.Output)
-			fisher = append(fisher, autodiff.FisherTensor{Tensor: l.Output, ChannelAxis: channelAxis(l)})
+			for _, o := range l.Outputs {
+				wrt = append(wrt, o)
+				fisher = append(fisher, autodiff.FisherTensor{Tensor: o, ChannelAxis: channelAxis(l)})
+			}
 		}
 	}
 	g, err := engine.NewGradient(s.m, engine.Options{
@@ -100,9 +102,11 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 		case "fisher":
 			scores := make([]float64, len(s.layers))
 			for i, l := range s.layers {
-				total := 0.0
-				for _, f := range res[autodiff.FisherName(l.Output)].Float64s() {
-					total += math.Abs(f)
+				total := 0.0 // a shared weight's layer: summed over its consumers, as the reference's hook accumulates over calls
+				for _, o := range l.Outputs {
+					for _, f := range res[autodiff.FisherName(o)].Float64s() {
+						total += math.Abs(f)
+					}
 				}
 				scores[i] = total * float64(l.FanIn())
 			}
@@ -410,7 +414,7 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 	}
 	for i, l := range s.layers {
 		t := scores[i]
-		ls := LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape}
+		ls := newLayerScore(l, 0)
 		if t > 0 { // a layer the output does not depend on scores 0 and has no log10
 			lg := math.Log10(t) + offset
 			total = logAdd10(total, lg)
@@ -433,8 +437,10 @@ func (s *scorer) shareShapes(shapes autodiff.Shapes) {
 		return
 	}
 	for _, l := range s.layers {
-		if _, ok := shapes[l.Output]; !ok {
-			return
+		for _, o := range l.Outputs {
+			if _, ok := shapes[o]; !ok {
+				return
+			}
 		}
 	}
 	s.shapes = shapes
@@ -465,18 +471,7 @@ func (s *scorer) runStatic(names []string, out groupOutput) error {
 	for _, name := range names {
 		switch name {
 		case "params":
-			running := map[string]bool{}
-			for _, n := range s.m.Graph().GetNode() {
-				if n.GetOpType() == "BatchNormalization" && len(n.GetInput()) >= 5 {
-					running[n.GetInput()[3]], running[n.GetInput()[4]] = true, true
-				}
-			}
-			total := 0.0
-			for _, t := range s.m.Graph().GetInitializer() {
-				if engine.IsParameter(t) && !running[t.GetName()] {
-					total += float64(runtime.NumElements(t.GetDims()))
-				}
-			}
+			total := s.paramCount()
 			scores := make([]float64, len(s.layers))
 			for i, l := range s.layers {
 				scores[i] = float64(runtime.NumElements(l.Shape))
@@ -500,18 +495,50 @@ func (s *scorer) runStatic(names []string, out groupOutput) error {
 			}
 			scores := make([]float64, len(s.layers))
 			for i, l := range s.layers {
-				perSample := 1.0
-				for axis, d := range s.shapes[l.Output].Dims {
-					if axis > 0 && d > 0 { // axis 0 is the batch
-						perSample *= float64(d)
+				for _, o := range l.Outputs { // every use of a shared weight costs
+					perSample := 1.0
+					for axis, d := range s.shapes[o].Dims {
+						if axis > 0 && d > 0 { // axis 0 is the batch
+							perSample *= float64(d)
+						}
 					}
+					scores[i] += perSample * float64(l.FanIn())
 				}
-				scores[i] = perSample * float64(l.FanIn())
 			}
 			out.results[name] = s.perLayer(scores)
 		}
 	}
 	return nil
+}
+
+// paramCount counts the parameters as PyTorch's model.parameters() would:
+// every float initializer of rank >= 1 (weights held in Constant nodes
+// included, as Normalize made them initializers) except BatchNormalization's
+// running statistics, a weight read by several nodes once, and a copy that
+// the exporter merged into an identical tensor (it reads it through an
+// Identity node) as a parameter of its own.
+func (s *scorer) paramCount() float64 {
+	running := map[string]bool{}
+	for _, n := range s.m.Graph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" && len(n.GetInput()) >= 5 {
+			running[n.GetInput()[3]], running[n.GetInput()[4]] = true, true
+		}
+	}
+	g := s.fwd.Graph()
+	size := map[string]float64{}
+	total := 0.0
+	for _, t := range g.GetInitializer() {
+		if engine.IsParameter(t) && !running[t.GetName()] {
+			size[t.GetName()] = float64(runtime.NumElements(t.GetDims()))
+			total += size[t.GetName()]
+		}
+	}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Identity" && len(n.GetInput()) == 1 {
+			total += size[n.GetInput()[0]]
+		}
+	}
+	return total
 }
 
 // ensureShapes finds tensor shapes at the scoring input size when no

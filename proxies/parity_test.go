@@ -85,101 +85,109 @@ func TestParityWithPyTorch(t *testing.T) {
 					relus++
 				}
 			}
-			for proxy, want := range ref.Proxies {
-				if proxy == "nwot" {
-					// The reference sums over ReLU module calls; PyTorch's exporter
-					// merges calls on the same tensor into one Relu node (NAS-Bench-201
-					// cells apply one ReLU per edge, several edges leave a node), and
-					// the ONNX graph no longer tells them apart. Compare where the
-					// counts agree.
-					var ni nwotInfo
-					data, _ := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", name+".json"))
-					json.Unmarshal(data, &ni)
-					if ni.Proxies.Nwot.Calls == 0 && relus == 0 {
-						if res.Errors["nwot"] == "" {
-							t.Errorf("nwot: the model has no ReLU (reference: undefined); want an error, got %v", res.Proxies["nwot"])
-						}
-						continue
-					}
-					if ni.Proxies.Nwot.Calls != relus {
-						t.Logf("nwot: reference hooked %d ReLU calls, the ONNX graph has %d Relu nodes: not compared", ni.Proxies.Nwot.Calls, relus)
-						continue
-					}
+			compareWithReference(t, res, ref, relus, name)
+		})
+	}
+}
+
+// compareWithReference checks a Score result against a PyTorch reference
+// (tolerances in TestParityWithPyTorch's comment). relus is the number of
+// Relu nodes of the ONNX graph, name the reference file's name.
+func compareWithReference(t *testing.T, res *proxies.Result, ref reference, relus int, name string) {
+	t.Helper()
+	for proxy, want := range ref.Proxies {
+		if proxy == "nwot" {
+			// The reference sums over ReLU module calls; PyTorch's exporter
+			// merges calls on the same tensor into one Relu node (NAS-Bench-201
+			// cells apply one ReLU per edge, several edges leave a node), and
+			// the ONNX graph no longer tells them apart. Compare where the
+			// counts agree.
+			var ni nwotInfo
+			data, _ := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", name+".json"))
+			json.Unmarshal(data, &ni)
+			if ni.Proxies.Nwot.Calls == 0 && relus == 0 {
+				if res.Errors["nwot"] == "" {
+					t.Errorf("nwot: the model has no ReLU (reference: undefined); want an error, got %v", res.Proxies["nwot"])
 				}
-				got, ok := res.Proxies[proxy]
-				if !ok {
-					if e, failed := res.Errors[proxy]; failed {
-						t.Errorf("%s: failed: %s", proxy, e)
-					}
-					continue
-				}
-				if want.Log10 != nil {
-					if got.Log10 == nil || math.Abs(*got.Log10-*want.Log10) > 1e-3 {
-						t.Errorf("%s: log10 want %.6f, got %s", proxy, *want.Log10, fmtPtr(got.Log10))
-					}
-				} else if e := relErr(got.Score, want.Score, 1e-12); e > 1e-3 {
-					t.Errorf("%s: want %.9g, got %.9g (rel error %.2e)", proxy, want.Score, got.Score, e)
-				}
-				if len(want.Layers) == 0 {
-					continue
-				}
-				if len(got.Layers) != len(ref.LayerOrder) {
-					t.Errorf("%s: %d layers, reference has %d", proxy, len(got.Layers), len(ref.LayerOrder))
-					continue
-				}
-				largest := 0.0
-				for _, v := range want.Layers {
-					largest = math.Max(largest, math.Abs(v))
-				}
-				// plain = Σ g·w cancels (for a conv followed by train-mode BN
-				// it is exactly zero: the loss is invariant to the weight's
-				// scale), so its error is measured against Σ|g·w| (snip).
-				floorOf := func(param string) float64 {
-					if proxy == "plain" {
-						return math.Max(1e-3*largest, 1e-3*ref.Proxies["snip"].Layers[param])
-					}
-					return 1e-3 * largest
-				}
-				bad := 0
-				for i, l := range got.Layers {
-					if l.Param != ref.LayerOrder[i] {
-						t.Errorf("%s: layer %d is %s, reference has %s", proxy, i, l.Param, ref.LayerOrder[i])
-						break
-					}
-					if want.LayersLog10 != nil {
-						// Layers whose score is below 1e-6 of the largest are the
-						// round-off of exact cancellations (train-mode BN on a
-						// spatially constant map) in float64 too: both must just
-						// be negligible.
-						if want.Layers[l.Param] < 1e-6*largest {
-							if l.Score > 1e-5*largest {
-								bad++
-								t.Errorf("%s: layer %s: want a negligible score (%g), got %g", proxy, l.Param, want.Layers[l.Param], l.Score)
-							}
-							continue
-						}
-						// 1e-2 relative is 1e-2/ln 10 in log10.
-						w := want.LayersLog10[l.Param]
-						if (w == nil && l.Score != 0) || (w != nil && (l.Log10 == nil || math.Abs(*l.Log10-*w) > 1e-2/math.Ln10)) {
-							bad++
-							if bad <= 3 {
-								t.Errorf("%s: layer %s: log10 want %v, got %v (score %g)", proxy, l.Param, fmtPtr(w), fmtPtr(l.Log10), l.Score)
-							}
-						}
-						continue
-					}
-					if e := relErr(l.Score, want.Layers[l.Param], floorOf(l.Param)); e > 1e-2 {
+				continue
+			}
+			if ni.Proxies.Nwot.Calls != relus {
+				t.Logf("nwot: reference hooked %d ReLU calls, the ONNX graph has %d Relu nodes: not compared", ni.Proxies.Nwot.Calls, relus)
+				continue
+			}
+		}
+		got, ok := res.Proxies[proxy]
+		if !ok {
+			if e, failed := res.Errors[proxy]; failed {
+				t.Errorf("%s: failed: %s", proxy, e)
+			}
+			continue
+		}
+		if want.Log10 != nil {
+			if got.Log10 == nil || math.Abs(*got.Log10-*want.Log10) > 1e-3 {
+				t.Errorf("%s: log10 want %.6f, got %s", proxy, *want.Log10, fmtPtr(got.Log10))
+			}
+		} else if e := relErr(got.Score, want.Score, 1e-12); e > 1e-3 {
+			t.Errorf("%s: want %.9g, got %.9g (rel error %.2e)", proxy, want.Score, got.Score, e)
+		}
+		if len(want.Layers) == 0 {
+			continue
+		}
+		if len(got.Layers) != len(ref.LayerOrder) {
+			t.Errorf("%s: %d layers, reference has %d", proxy, len(got.Layers), len(ref.LayerOrder))
+			continue
+		}
+		largest := 0.0
+		for _, v := range want.Layers {
+			largest = math.Max(largest, math.Abs(v))
+		}
+		// plain = Σ g·w cancels (for a conv followed by train-mode BN
+		// it is exactly zero: the loss is invariant to the weight's
+		// scale), so its error is measured against Σ|g·w| (snip).
+		floorOf := func(param string) float64 {
+			if proxy == "plain" {
+				return math.Max(1e-3*largest, 1e-3*ref.Proxies["snip"].Layers[param])
+			}
+			return 1e-3 * largest
+		}
+		bad := 0
+		for i, l := range got.Layers {
+			if l.Param != ref.LayerOrder[i] {
+				t.Errorf("%s: layer %d is %s, reference has %s", proxy, i, l.Param, ref.LayerOrder[i])
+				break
+			}
+			if want.LayersLog10 != nil {
+				// Layers whose score is below 1e-6 of the largest are the
+				// round-off of exact cancellations (train-mode BN on a
+				// spatially constant map) in float64 too: both must just
+				// be negligible.
+				if want.Layers[l.Param] < 1e-6*largest {
+					if l.Score > 1e-5*largest {
 						bad++
-						if bad <= 3 {
-							t.Errorf("%s: layer %s: want %.9g, got %.9g (rel error %.2e)", proxy, l.Param, want.Layers[l.Param], l.Score, e)
-						}
+						t.Errorf("%s: layer %s: want a negligible score (%g), got %g", proxy, l.Param, want.Layers[l.Param], l.Score)
+					}
+					continue
+				}
+				// 1e-2 relative is 1e-2/ln 10 in log10.
+				w := want.LayersLog10[l.Param]
+				if (w == nil && l.Score != 0) || (w != nil && (l.Log10 == nil || math.Abs(*l.Log10-*w) > 1e-2/math.Ln10)) {
+					bad++
+					if bad <= 3 {
+						t.Errorf("%s: layer %s: log10 want %v, got %v (score %g)", proxy, l.Param, fmtPtr(w), fmtPtr(l.Log10), l.Score)
 					}
 				}
-				if bad > 3 {
-					t.Errorf("%s: %d layers off", proxy, bad)
+				continue
+			}
+			if e := relErr(l.Score, want.Layers[l.Param], floorOf(l.Param)); e > 1e-2 {
+				bad++
+				if bad <= 3 {
+					t.Errorf("%s: layer %s: want %.9g, got %.9g (rel error %.2e)", proxy, l.Param, want.Layers[l.Param], l.Score, e)
 				}
 			}
-		})
+		}
+		if bad > 3 {
+			t.Errorf("%s: %d layers off", proxy, bad)
+		}
 	}
 }
 

@@ -71,22 +71,34 @@ func Lookup(name string) (Info, bool) {
 	return Info{}, false
 }
 
-// ParseList turns "all", "paper", "datafree" or a comma-separated list of
-// names into proxy names, in registry order.
+// Groups are the names that stand for several proxies in a list.
+var Groups = map[string]func() []string{
+	"all":       Names,
+	"datafree":  DataFree,
+	"data-free": DataFree,
+	"paper": func() []string {
+		return []string{"grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow", "synflow_bn"}
+	},
+}
+
+// ParseList turns a comma-separated list of proxy and group names ("all",
+// "paper", "datafree"), mixed freely ("datafree,nwot"), into proxy names in
+// registry order, each once. An empty list is "all".
 func ParseList(s string) ([]string, error) {
-	switch strings.TrimSpace(s) {
-	case "", "all":
+	if strings.TrimSpace(s) == "" {
 		return Names(), nil
-	case "datafree", "data-free":
-		return DataFree(), nil
-	case "paper":
-		return []string{"grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow", "synflow_bn"}, nil
 	}
 	want := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		name := strings.TrimSpace(part)
+		if group, ok := Groups[name]; ok {
+			for _, n := range group() {
+				want[n] = true
+			}
+			continue
+		}
 		if _, ok := Lookup(name); !ok {
-			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s, or all, paper, datafree)", name, strings.Join(Names(), ", "))
+			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s; groups: all, paper, datafree)", name, strings.Join(Names(), ", "))
 		}
 		want[name] = true
 	}

@@ -1,13 +1,26 @@
 package proxies
 
+import ox "github.com/zerocost/zerocost/onnximport"
+
 // LayerScore is one layer's score under one proxy.
 type LayerScore struct {
-	Node  string   `json:"node"`
-	Op    string   `json:"op"`
-	Param string   `json:"param"`
-	Shape []int64  `json:"shape"`
-	Score float64  `json:"score"`
-	Log10 *float64 `json:"log10,omitempty"` // synflow and synflow_bn
+	Node  string `json:"node"`
+	Op    string `json:"op"`
+	Param string `json:"param"`
+	// SharedBy lists every node that reads Param when there are several
+	// (a shared weight is one parameter, scored once).
+	SharedBy []string `json:"shared_by,omitempty"`
+	Shape    []int64  `json:"shape"`
+	Score    float64  `json:"score"`
+	Log10    *float64 `json:"log10,omitempty"` // synflow and synflow_bn
+}
+
+func newLayerScore(l ox.Layer, score float64) LayerScore {
+	ls := LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape, Score: score}
+	if l.Shared() {
+		ls.SharedBy = l.Nodes
+	}
+	return ls
 }
 
 // ProxyResult is one proxy's score of a model.
@@ -29,4 +42,8 @@ type Result struct {
 	InputShape []int64                 `json:"input_shape"`
 	Proxies    map[string]*ProxyResult `json:"proxies"`
 	Errors     map[string]string       `json:"errors,omitempty"`
+	// Notes are facts about the model and how it was read that change what
+	// the scores mean (an eval-mode export, an upgraded opset, a converted
+	// precision), each with what to do about it.
+	Notes []string `json:"notes,omitempty"`
 }

@@ -74,8 +74,17 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := &scorer{m: m, opts: opts, res: &Result{Model: m.Name(), SHA256: hex.EncodeToString(sum[:]), Proxies: map[string]*ProxyResult{}, Errors: map[string]string{}}}
+	batchNote := ""
+	if b := opts.Batch; b != nil && b.Input != nil && len(b.Input.Shape) > 0 && b.Input.Shape[0] > 1 && m.FixedBatchOfOne() {
+		s.m, s.opts.Batch, batchNote = fitBatchOfOne(m, b, opts)
+		m, opts = s.m, s.opts
+	}
 	if s.fwd, err = autodiff.Normalize(m, opts.BN); err != nil {
 		return nil, err
+	}
+	s.res.Notes = exportNotes(m, s.fwd, opts.BN)
+	if batchNote != "" {
+		s.res.Notes = append(s.res.Notes, batchNote)
 	}
 	if s.layers = s.fwd.Layers(); len(s.layers) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNoLayers, m.Name())
@@ -134,6 +143,33 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		s.res.Errors = nil
 	}
 	return s.res, nil
+}
+
+// fitBatchOfOne scores a model exported with a static batch of 1 (the
+// example input of torch.onnx.export without dynamic_axes) at the batch's
+// size when the graph allows it (engine.DynamicBatch), and on the batch's
+// first sample otherwise; the note says which.
+func fitBatchOfOne(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.Batch, string) {
+	n := b.Input.Shape[0]
+	relaxed, err := engine.DynamicBatch(m, b.Input.Shape[1:], opts.Seed, opts.Session)
+	if err == nil {
+		return relaxed, b, fmt.Sprintf("the model declares a static batch of 1 (the export's example input); zerocost scored it at batch %d with axis 0 made dynamic, after checking that the graph computes each sample alone as before", n)
+	}
+	first := &data.Batch{Input: firstSample(b.Input)}
+	if b.Labels != nil {
+		first.Labels = b.Labels[:1]
+	}
+	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err)
+}
+
+// firstSample returns sample 0 of a batch, with the batch axis kept.
+func firstSample(t *runtime.Tensor) *runtime.Tensor {
+	shape := append([]int64{1}, t.Shape[1:]...)
+	d := runtime.NumElements(shape)
+	if t.F64 != nil {
+		return runtime.NewFloat64(shape, t.F64[:d])
+	}
+	return runtime.NewFloat32(shape, t.F32[:d])
 }
 
 // checkBatch checks a batch shape against the model's input.
@@ -211,7 +247,7 @@ func (s *scorer) perLayer(scores []float64) *ProxyResult {
 	r := &ProxyResult{}
 	for i, l := range s.layers {
 		r.Score += scores[i]
-		r.Layers = append(r.Layers, LayerScore{Node: l.Node, Op: l.Op, Param: l.Param, Shape: l.Shape, Score: scores[i]})
+		r.Layers = append(r.Layers, newLayerScore(l, scores[i]))
 	}
 	return r
 }

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -322,24 +324,74 @@ func writeRanking(w io.Writer, records []ranking.Record, names []string, format 
 		cw.Flush()
 		return cw.Error()
 	}
+	// Failed cells stay empty and the messages go to a footer, so that the
+	// columns keep their width; synflow-like columns hold log10 values.
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "RANK\tNAME")
 	for _, p := range names {
-		fmt.Fprintf(tw, "\t%s", strings.ToUpper(p))
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(columnName(records, p)))
 	}
-	fmt.Fprintln(tw, "\tERROR")
+	fmt.Fprintln(tw, "\tFAILED")
+	var footer []string
 	for i, r := range records {
 		fmt.Fprintf(tw, "%d\t%s", i+1, r.Name)
 		for _, p := range names {
-			fmt.Fprintf(tw, "\t%.4g", ranking.Value(r, p))
+			if v := ranking.Value(r, p); math.IsNaN(v) {
+				fmt.Fprint(tw, "\t")
+			} else {
+				fmt.Fprintf(tw, "\t%.4g", v)
+			}
 		}
-		msg := r.Error
-		if msg == "" && len(r.Errors) > 0 {
-			msg = fmt.Sprintf("%d proxies failed", len(r.Errors))
+		switch {
+		case r.Error != "":
+			fmt.Fprint(tw, "\tall")
+			footer = append(footer, fmt.Sprintf("%s: %s", r.Name, r.Error))
+		case len(r.Errors) > 0:
+			failed := slices.Sorted(maps.Keys(r.Errors))
+			fmt.Fprintf(tw, "\t%s", strings.Join(failed, ","))
+			for _, p := range failed {
+				footer = append(footer, fmt.Sprintf("%s: %s: %s", r.Name, p, r.Errors[p]))
+			}
 		}
-		fmt.Fprintf(tw, "\t%s\n", msg)
+		fmt.Fprintln(tw)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	writeFooter(w, "errors", nil, nil, footer...)
+	writeFooter(w, "notes", nil, nil, groupedNotes(records)...)
+	return nil
+}
+
+// groupedNotes lists each distinct note of the records once, with the
+// number of models it applies to.
+func groupedNotes(records []ranking.Record) []string {
+	count := map[string]int{}
+	var order []string
+	for _, r := range records {
+		for _, n := range r.Notes {
+			if count[n] == 0 {
+				order = append(order, n)
+			}
+			count[n]++
+		}
+	}
+	lines := make([]string, len(order))
+	for i, n := range order {
+		lines[i] = fmt.Sprintf("(%d of %d models) %s", count[n], len(records), n)
+	}
+	return lines
+}
+
+// columnName is the table header of a proxy: log10(NAME) when the records
+// hold the proxy as a log.
+func columnName(records []ranking.Record, proxy string) string {
+	for _, r := range records {
+		if p := r.Proxies[proxy]; p != nil && p.Log10 != nil {
+			return "log10(" + proxy + ")"
+		}
+	}
+	return proxy
 }
 
 func writeEval(w io.Writer, stats map[string]ranking.Stats, names []string, col, format string) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/zerocost/zerocost/autodiff"
@@ -134,18 +135,25 @@ func fmtLog10(p *proxies.ProxyResult) string {
 	return fmt.Sprintf("%.4f", *p.Log10)
 }
 
+// writeScoreTable prints one model's scores: one row per proxy, an empty
+// cell where a proxy failed, the errors and notes in a footer so that the
+// columns keep their width.
 func writeScoreTable(w io.Writer, res *proxies.Result, names []string) {
 	fmt.Fprintf(w, "model %s  input %v\n", res.Model, res.InputShape)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROXY\tSCORE\tLOG10\tTIME_MS")
+	fmt.Fprintln(tw, "PROXY\tSCORE\tLOG10(SCORE)\tTIME_MS")
+	var failed []string
 	for _, name := range names {
 		if p, ok := res.Proxies[name]; ok {
 			fmt.Fprintf(tw, "%s\t%.6g\t%s\t%.1f\n", name, p.Score, fmtLog10(p), p.TimeMS)
-		} else if e, ok := res.Errors[name]; ok {
-			fmt.Fprintf(tw, "%s\terror: %s\t\t\n", name, e)
+		} else if _, ok := res.Errors[name]; ok {
+			fmt.Fprintf(tw, "%s\t\t\t\n", name)
+			failed = append(failed, name)
 		}
 	}
 	tw.Flush()
+	writeFooter(w, "errors", failed, res.Errors)
+	writeFooter(w, "notes", nil, nil, res.Notes...)
 	for _, name := range names {
 		p, ok := res.Proxies[name]
 		if !ok || len(p.Layers) == 0 {
@@ -153,11 +161,26 @@ func writeScoreTable(w io.Writer, res *proxies.Result, names []string) {
 		}
 		fmt.Fprintf(w, "\n%s per layer\n", name)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tOP\tPARAM\tSHAPE\tSCORE")
+		fmt.Fprintln(tw, "NODE\tOP\tPARAM\tSHAPE\tSCORE\tSHARED_BY")
 		for _, l := range p.Layers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%.6g\n", l.Node, l.Op, l.Param, l.Shape, l.Score)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%.6g\t%s\n", l.Node, l.Op, l.Param, l.Shape, l.Score, strings.Join(l.SharedBy, ","))
 		}
 		tw.Flush()
+	}
+}
+
+// writeFooter prints "title:" and one line per key (key: messages[key]) or
+// per line, nothing when there are none.
+func writeFooter(w io.Writer, title string, keys []string, messages map[string]string, lines ...string) {
+	if len(keys) == 0 && len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", title)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s: %s\n", k, messages[k])
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "  - %s\n", l)
 	}
 }
 

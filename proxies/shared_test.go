@@ -1,0 +1,120 @@
+package proxies_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+
+	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/internal/torchfixture"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// sharedFixture loads testdata/proxies/shared.{onnx,json} (gen_shared.py):
+// a default torch.onnx.export of a network that applies one Conv and one
+// Linear twice and whose identical biases the exporter merged.
+func sharedFixture(t *testing.T) (*ox.Model, *data.Batch, reference) {
+	t.Helper()
+	dir := filepath.Join(torchfixture.Dir(), "..", "proxies")
+	m, err := ox.Load(filepath.Join(dir, "shared.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "shared.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		InputShape []int64   `json:"input_shape"`
+		Input      []float64 `json:"input"`
+		Labels     []int64   `json:"labels"`
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	ref := loadReference(t, "shared")
+	x := make([]float32, len(fx.Input))
+	for i, v := range fx.Input {
+		x[i] = float32(v)
+	}
+	return m, &data.Batch{Input: runtime.NewFloat32(fx.InputShape, x), Labels: fx.Labels}, ref
+}
+
+// TestSharedWeightsMatchPyTorch: a shared weight is one parameter and one
+// layer whose gradient sums over its uses; every proxy equals the PyTorch
+// reference (tolerances of TestParityWithPyTorch), and the per-layer table
+// lists each shared weight once, naming both nodes that read it.
+func TestSharedWeightsMatchPyTorch(t *testing.T) {
+	testort.Init(t)
+	m, batch, ref := sharedFixture(t)
+	res, err := proxies.Score(m, proxies.Options{Batch: batch, PerLayer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWithReference(t, res, ref, 7, "shared")
+	for name, r := range res.Proxies {
+		for _, l := range r.Layers {
+			if (l.Param == "body.weight" || l.Param == "fc.weight") && len(l.SharedBy) != 2 {
+				t.Errorf("%s: layer %s: want the two nodes that read it in shared_by, got %v", name, l.Param, l.SharedBy)
+			}
+		}
+	}
+}
+
+// TestOddInitializersScoreTheSame moves weights into Constant nodes and
+// makes an initializer a graph output too: the scores must not change.
+func TestOddInitializersScoreTheSame(t *testing.T) {
+	testort.Init(t)
+	m, batch, _ := sharedFixture(t)
+	opts := proxies.Options{Batch: batch, Proxies: []string{"grad_norm", "snip", "fisher", "synflow", "jacob_cov", "params", "flops"}}
+	want, err := proxies.Score(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(g *onnx.GraphProto)
+	}{
+		{"weights in Constant nodes", func(g *onnx.GraphProto) {
+			var keep []*onnx.TensorProto
+			var consts []*onnx.NodeProto
+			for _, init := range g.Initializer {
+				if init.GetName() == "body.weight" || init.GetName() == "left.bias" || init.GetName() == "head.weight" {
+					consts = append(consts, ox.Node("Constant", "const_"+init.GetName(), nil, []string{init.GetName()}, ox.AttrTensor("value", init)))
+					continue
+				}
+				keep = append(keep, init)
+			}
+			g.Initializer = keep
+			g.Node = append(consts, g.Node...)
+		}},
+		{"initializer that is a graph output", func(g *onnx.GraphProto) {
+			g.Output = append(g.Output, &onnx.ValueInfoProto{Name: "fc.bias"}, &onnx.ValueInfoProto{Name: "body.weight"})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mm := m.Clone()
+			c.change(mm.Graph())
+			got, err := proxies.Score(mm, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, w := range want.Proxies {
+				g, ok := got.Proxies[name]
+				if !ok {
+					t.Errorf("%s: %s", name, got.Errors[name])
+					continue
+				}
+				if e := relErr(g.Score, w.Score, 1e-12); e > 1e-5 {
+					t.Errorf("%s: want %.9g, got %.9g", name, w.Score, g.Score)
+				}
+			}
+		})
+	}
+}
