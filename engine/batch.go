@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"regexp"
 
 	"github.com/zerocost/zerocost/autodiff"
 	ox "github.com/zerocost/zerocost/onnximport"
@@ -47,7 +48,7 @@ func DynamicBatch(m *ox.Model, inputShape []int64, seed uint64, opts runtime.Ses
 	}
 	got, err := runForward(two, pair, opts)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %s: with a batch of 2 the model fails (%w); it was exported with its batch of 1 folded into the graph", m.Name(), err)
+		return nil, fmt.Errorf("engine: %s: the batch of 1 is folded into the graph: with a batch of 2, %s", m.Name(), failingNode(err))
 	}
 	for k := range singles {
 		want, err := runForward(one, singles[k], opts)
@@ -68,6 +69,17 @@ func DynamicBatch(m *ox.Model, inputShape []int64, seed uint64, opts runtime.Ses
 		}
 	}
 	return relaxed, nil
+}
+
+var ortNode = regexp.MustCompile(`running (\w+) node\. Name:'([^']*)'`)
+
+// failingNode names the node of an ONNX Runtime run error, or gives the
+// whole error when it names none.
+func failingNode(err error) string {
+	if m := ortNode.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Sprintf("node %q (%s) fails", m[2], m[1])
+	}
+	return err.Error()
 }
 
 // runForward runs a model once and returns its outputs.

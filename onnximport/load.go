@@ -92,6 +92,9 @@ func parse(data []byte, path, baseDir string) (*Model, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
 	}
+	if _, err := m.ToFloat32(); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -206,7 +206,9 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 		k := res[autodiff.ReluKernelOutput]
 		n := int(k.Shape[0])
 		logdet, sign := mat.LogDet(mat.NewDense(n, n, k.Float64s()))
-		if sign == 0 || math.IsInf(logdet, 0) {
+		if n < 2 {
+			out.errs["nwot"] = fmt.Sprintf("proxies: nwot compares the ReLU codes of samples and needs a batch of at least 2; this one has %d", n)
+		} else if sign == 0 || math.IsInf(logdet, 0) {
 			out.errs["nwot"] = "proxies: nwot: the ReLU kernel is singular (two samples share every activation pattern)"
 		} else {
 			out.results["nwot"] = &ProxyResult{Score: logdet}
@@ -219,7 +221,7 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 // the eigenvalues v of the N×N correlation matrix of its rows, k = 1e-5.
 func jacobCov(j []float64, n int) (float64, error) {
 	if n < 2 {
-		return 0, fmt.Errorf("proxies: jacob_cov needs a batch of at least 2 samples")
+		return 0, fmt.Errorf("proxies: jacob_cov compares the input gradients of samples and needs a batch of at least 2; this one has %d", n)
 	}
 	d := len(j) / n
 	rows := make([][]float64, n)

@@ -104,6 +104,13 @@ func newSessionOptions(opts SessionOptions) (*ort.SessionOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: session options: %w", err)
 	}
+	// ONNX Runtime's own log lines repeat the errors that Run and
+	// NewSession return (with the node), on stderr and mid-table: keep only
+	// fatal ones.
+	if err := so.SetLogSeverityLevel(ort.LoggingLevelFatal); err != nil {
+		so.Destroy()
+		return nil, fmt.Errorf("runtime: setting the log level: %w", err)
+	}
 	if opts.Threads > 0 {
 		if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
 			so.Destroy()
