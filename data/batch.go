@@ -22,6 +22,9 @@ import (
 type Batch struct {
 	Input  *runtime.Tensor
 	Labels []int64 // nil when the data have none
+	// Notes say how the data were fitted to the model (a transposed
+	// layout), for the scoring result.
+	Notes []string
 }
 
 // Ones returns a float32 tensor of ones.
@@ -199,6 +202,10 @@ type DataSpec struct {
 	Seed  uint64
 	// Sample draws CIFAR-10 records with Seed instead of taking the first ones.
 	Sample bool
+	// Layout of an image input: "" detects it from the declared shape
+	// (DetectLayout). Channels-first images (CIFAR-10, N×C×H×W .npy files)
+	// are transposed for a channels-last input.
+	Layout Layout
 }
 
 // LoadBatch builds the scoring batch for a model input.
@@ -216,7 +223,8 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			// when the graph allows it.
 			in.Dims = append([]int64{-1}, in.Dims[1:]...)
 		}
-		dims, err := in.ResolveShape(spec.Shape, int64(n))
+		shape, note := channelsLastShape(spec.Shape, in, spec.Layout)
+		dims, err := in.ResolveShape(shape, int64(n))
 		if err != nil {
 			return nil, fmt.Errorf("data: %w", err)
 		}
@@ -224,6 +232,9 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			b = &Batch{Input: Ones(dims)}
 		} else {
 			b = &Batch{Input: RandomNormal(dims, spec.Seed)}
+		}
+		if note != "" {
+			b.Notes = append(b.Notes, note)
 		}
 	case strings.HasSuffix(src, ".npy"):
 		shape, floats, _, err := ReadNPY(src)
@@ -234,11 +245,13 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			return nil, fmt.Errorf("data: %s holds integers; the input batch must be float", src)
 		}
 		b = &Batch{Input: runtime.NewFloat32(shape, floats)}
+		matchLayout(b, in, spec.Layout, src)
 	case strings.HasSuffix(src, ".bin"):
 		var err error
 		if b, err = ReadCIFAR10(src, n, spec.Sample, spec.Seed); err != nil {
 			return nil, err
 		}
+		matchLayout(b, in, spec.Layout, src)
 	default:
 		return nil, fmt.Errorf("data: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
 	}

@@ -83,6 +83,9 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		return nil, err
 	}
 	s.res.Notes = exportNotes(m, s.fwd, opts.BN)
+	if opts.Batch != nil {
+		s.res.Notes = append(s.res.Notes, opts.Batch.Notes...)
+	}
 	if batchNote != "" {
 		s.res.Notes = append(s.res.Notes, batchNote)
 	}

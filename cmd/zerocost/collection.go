@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
@@ -206,9 +205,9 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, ok := proxies.Lookup(*sortBy); !ok && *sortBy != "vote" {
 		return usagef("--sort must be a proxy or vote, got %q", *sortBy)
 	}
-	shape, err := parseShape(sf.shape)
+	spec, err := sf.dataSpec()
 	if err != nil {
-		return usagef("--input-shape: %v", err)
+		return err
 	}
 	so, err := sf.sessionOptions()
 	if err != nil {
@@ -223,7 +222,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts := ranking.Options{
 		Proxies: names,
-		Data:    data.DataSpec{Source: sf.data, Labels: sf.labels, BatchSize: sf.batch, Shape: shape, Seed: sf.seed, Sample: sf.sample},
+		Data:    spec,
 		Workers: *workers,
 		Results: *results,
 	}

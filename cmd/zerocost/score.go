@@ -22,7 +22,7 @@ import (
 // scoreFlags are the proxy and data flags shared by score and rank.
 type scoreFlags struct {
 	runtimeFlags
-	proxies, data, labels, shape, bn string
+	proxies, data, labels, shape, bn, layout string
 	batch                            int
 	seed                             uint64
 	sample, perLayer                 bool
@@ -39,6 +39,23 @@ func (f *scoreFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.sample, "sample", false, "draw the CIFAR-10 images at random (with --seed) instead of taking the first ones")
 	fs.StringVar(&f.bn, "bn", "train", "BatchNormalization for the data proxies: train (batch statistics, as the reference) or eval")
 	fs.BoolVar(&f.perLayer, "per-layer", false, "report every layer's score")
+	fs.StringVar(&f.layout, "layout", "auto", "image input layout: auto (channels-last when the input is declared N×H×W×C with 1, 3 or 4 channels), nchw or nhwc; CIFAR-10 and N×C×H×W .npy images are transposed for nhwc")
+}
+
+// dataSpec turns the data flags into a data.DataSpec.
+func (f *scoreFlags) dataSpec() (data.DataSpec, error) {
+	shape, err := parseShape(f.shape)
+	if err != nil {
+		return data.DataSpec{}, usagef("--input-shape: %v", err)
+	}
+	if f.batch < 1 {
+		return data.DataSpec{}, usagef("--batch-size must be at least 1, got %d", f.batch)
+	}
+	layout, err := data.ParseLayout(f.layout)
+	if err != nil {
+		return data.DataSpec{}, usagef("--layout: %v", err)
+	}
+	return data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample, Layout: layout}, nil
 }
 
 // options turns the flags into proxies.Options for model m.
@@ -54,18 +71,15 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 	if opts.Session, err = f.sessionOptions(); err != nil {
 		return opts, err
 	}
-	shape, err := parseShape(f.shape)
-	if err != nil {
-		return opts, usagef("--input-shape: %v", err)
-	}
-	if f.batch < 1 {
-		return opts, usagef("--batch-size must be at least 1, got %d", f.batch)
-	}
 	ins := m.Inputs()
 	if len(ins) != 1 {
 		return opts, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", m.Name(), len(ins))
 	}
-	opts.Batch, err = data.LoadBatch(data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample}, ins[0])
+	spec, err := f.dataSpec()
+	if err != nil {
+		return opts, err
+	}
+	opts.Batch, err = data.LoadBatch(spec, ins[0])
 	if err != nil {
 		return opts, err
 	}
