@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -116,5 +117,47 @@ func TestOddInitializersScoreTheSame(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDefaultExport scores testdata/proxies/folded.onnx, written by
+// torch.onnx.export's defaults from a one-sample input (BatchNormalization
+// folded, static batch of 1): the result says both, and the model is scored
+// at the batch asked for, exactly as the same graph with a dynamic batch.
+func TestDefaultExport(t *testing.T) {
+	testort.Init(t)
+	m, err := ox.Load(filepath.Join(torchfixture.Dir(), "..", "proxies", "folded.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := data.LoadBatch(data.DataSpec{BatchSize: 4, Seed: 3}, m.Inputs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"grad_norm", "snip", "fisher", "jacob_cov", "nwot", "synflow", "params"}
+	res, err := proxies.Score(m, proxies.Options{Proxies: names, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	for _, want := range []string{"exported in eval mode", "TrainingMode.TRAINING", "static batch of 1", "batch 4"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q: %q", want, res.Notes)
+		}
+	}
+	if res.InputShape[0] != 4 {
+		t.Errorf("want the batch of 4 scored, got input %v", res.InputShape)
+	}
+	want, err := proxies.Score(m.WithDynamicBatch(), proxies.Options{Proxies: names, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if g, w := res.Proxies[name], want.Proxies[name]; g == nil || w == nil || g.Score != w.Score {
+			t.Errorf("%s: want %v (dynamic batch), got %v", name, w, g)
+		}
 	}
 }

@@ -2,7 +2,7 @@
 """PyTorch reference values of the proxies on a network with shared weights, exported the way most
 users export: torch.onnx.export's defaults (eval mode, constant folding, torch 1.13's default opset).
 
-    /usr/bin/python3 testdata/proxies/gen_shared.py          # writes shared.onnx and shared.json here
+    /usr/bin/python3 testdata/proxies/gen_shared.py          # writes shared.onnx, shared.json, folded.onnx here
 
 The network applies one Conv2d twice and one Linear twice (shared weights: one parameter each, read
 by two ONNX nodes), and has two 1x1 convolutions with zero biases of the same shape, which the
@@ -11,6 +11,11 @@ folded BatchNormalization in torchvision exports). There is no BatchNormalizatio
 graph computes exactly the PyTorch module in every mode, and the reference proxies of
 gen_proxies.py (float64, module hooks accumulating over calls, gradients summed over uses) apply
 unchanged. The batch (4x3x16x16, lcg_uniform seed 7 in [-2, 2]) and labels are stored in the JSON.
+
+folded.onnx is a small Conv-BatchNorm-ReLU network exported exactly as `torch.onnx.export(model, x,
+path)` with a one-sample x: eval mode, BatchNormalization folded into the convolutions (weights and
+biases named onnx::Conv_N), every size static with a batch of 1. The tests check what zerocost says
+about such a file (notes) and that it scores it at the requested batch.
 """
 
 import json
@@ -57,6 +62,29 @@ class Shared(nn.Module):
         return self.head(x)
 
 
+class Folded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+def export_folded():
+    torch.manual_seed(5)
+    model = Folded()
+    with torch.no_grad():  # running statistics of a trained network, so that folding changes the weights
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    torch.onnx.export(model.eval(), torch.zeros(1, 3, 16, 16), os.path.join(HERE, "folded.onnx"))
+
+
 def main():
     torch.manual_seed(3)
     model = Shared().eval()
@@ -87,7 +115,8 @@ def main():
            "labels": [int(v) for v in y], "shared_initializers": shared, "proxies": proxies,
            "layer_order": [k for k, _ in gp.counted_layers(model)]}
     gp.write_json(os.path.join(HERE, "shared.json"), out)
-    print("wrote shared.onnx and shared.json; shared initializers:", shared)
+    export_folded()
+    print("wrote shared.onnx, shared.json and folded.onnx; shared initializers:", shared)
 
 
 if __name__ == "__main__":
