@@ -23,9 +23,9 @@ import (
 type scoreFlags struct {
 	runtimeFlags
 	proxies, data, labels, shape, bn, layout string
-	batch                            int
-	seed                             uint64
-	sample, perLayer                 bool
+	batch                                    int
+	seed                                     uint64
+	sample, perLayer                         bool
 }
 
 func (f *scoreFlags) register(fs *flag.FlagSet) {
