@@ -42,6 +42,13 @@ func ruleCases() []gradCase {
 		{name: "Erf", nodes: one("Erf", "x"), inputs: []in{x}},
 		{name: "Relu", nodes: one("Relu", "x"), inputs: []in{x}, double: true},
 		{name: "LeakyRelu", nodes: oneA("LeakyRelu", []string{"x"}, af("alpha", 0.1)), inputs: []in{x}},
+		{name: "PRelu/per-channel", nodes: one("PRelu", "x", "slope"), inputs: []in{x, fr("slope", 0.1, 0.4, 3, 1)}},
+		{name: "PRelu/scalar", nodes: one("PRelu", "x", "slope"), inputs: []in{x, fr("slope", 0.1, 0.4, 1)}},
+		{name: "Elu", nodes: oneA("Elu", []string{"x"}, af("alpha", 0.7)), inputs: []in{x}},
+		{name: "Selu", nodes: one("Selu", "x"), inputs: []in{x}},
+		{name: "Celu", nodes: oneA("Celu", []string{"x"}, af("alpha", 1.5)), inputs: []in{x}},
+		{name: "Softplus", nodes: one("Softplus", "x"), inputs: []in{x}},
+		{name: "Softsign", nodes: one("Softsign", "x"), inputs: []in{x}},
 		{name: "Clip/inputs", nodes: one("Clip", "x", "lo", "hi"), inputs: []in{x, {name: "lo", dims: []int64{}, consts: []float64{-0.55}}, {name: "hi", dims: []int64{}, consts: []float64{0.45}}}, double: true},
 		{name: "Clip/max-only", nodes: one("Clip", "x", "", "hi"), inputs: []in{x, {name: "hi", dims: []int64{}, consts: []float64{0.45}}}, double: true},
 		{name: "Sigmoid", nodes: one("Sigmoid", "x"), inputs: []in{x}, double: true},
@@ -130,6 +137,9 @@ func ruleCases() []gradCase {
 		{name: "BatchNormalization/remove", bn: autodiff.BNRemove, nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}), inputs: []in{f("x", -1, 3, 2, 2), {name: "s", dims: []int64{3}, consts: []float64{1, 2, 3}}, {name: "b", dims: []int64{3}, consts: []float64{1, 2, 3}}, {name: "m", dims: []int64{3}, consts: []float64{0, 0, 0}}, {name: "v", dims: []int64{3}, consts: []float64{1, 1, 1}}}, double: true},
 		{name: "BatchNormalization/1d", nodes: oneA("BatchNormalization", []string{"x", "s", "b", "m", "v"}), inputs: []in{f("x", -1, 3), f("s", 3), f("b", 3), {name: "m", dims: []int64{3}, consts: []float64{0, 0, 0}}, {name: "v", dims: []int64{3}, consts: []float64{1, 1, 1}}}, double: true},
 		{name: "LayerNormalization", nodes: oneA("LayerNormalization", []string{"x", "s", "b"}, ai("axis", -1)), inputs: []in{x, f("s", 4), f("b", 4)}, double: true},
+		{name: "InstanceNormalization", nodes: oneA("InstanceNormalization", []string{"x", "s", "b"}, af("epsilon", 1e-3)), inputs: []in{f("x", -1, 3, 2, 3), f("s", 3), f("b", 3)}, double: true},
+		{name: "LRN/odd", nodes: oneA("LRN", []string{"x"}, ai("size", 3), af("alpha", 0.5), af("beta", 0.75), af("bias", 2)), inputs: []in{f("x", -1, 5, 2, 2)}, double: true},
+		{name: "LRN/even", nodes: oneA("LRN", []string{"x"}, ai("size", 4), af("alpha", 0.3)), inputs: []in{f("x", -1, 6, 2)}, double: true},
 	}
 	return cases
 }

@@ -22,7 +22,8 @@ const (
 //     are parameters like any other;
 //   - BatchNormalization is decomposed into elementary operators according
 //     to bn (batch statistics, running statistics, or removed);
-//   - LayerNormalization is decomposed into elementary operators;
+//   - LayerNormalization, InstanceNormalization and LRN are decomposed into
+//     elementary operators;
 //   - Dropout in inference form becomes Identity, in training form it also
 //     returns its mask;
 //   - MaxPool also returns its Indices.
@@ -66,6 +67,10 @@ func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 			err = decomposeBatchNorm(e, n, bn, consumers)
 		case "LayerNormalization":
 			err = decomposeLayerNorm(e, n, consumers, rank)
+		case "InstanceNormalization":
+			err = decomposeInstanceNorm(e, n)
+		case "LRN":
+			err = decomposeLRN(e, n)
 		case "Dropout":
 			err = normalizeDropout(e, n, consumers)
 		case "MaxPool":
