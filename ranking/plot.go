@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -229,7 +230,9 @@ func scatterPanel(name, xLabel string, pairs []Pair, truthName string, top float
 	pl := plot.New()
 	pl.Title.Text = fmt.Sprintf("%s   ρ %.3f   τ %.3f\ntop-%.0f%% precision %.2f   (n = %d)", name, s.Spearman, s.Kendall, pct, precision, s.N)
 	pl.X.Label.Text = xLabel + unit
+	pl.X.Tick.Marker = shortTicks{}
 	pl.Y.Label.Text = truthName
+	pl.Y.Tick.Marker = shortTicks{}
 	pl.Add(plotter.NewGrid())
 	for _, set := range []struct {
 		pts    plotter.XYs
@@ -238,9 +241,9 @@ func scatterPanel(name, xLabel string, pairs []Pair, truthName string, top float
 		shape  draw.GlyphDrawer
 	}{
 		{others, plotOthers, 1.4, draw.CircleGlyph{}},
-		{othersBelow, plotOthers, 2, belowGlyph{}},
+		{othersBelow, plotOthers, 2.6, belowGlyph{}},
 		{picked, plotPicked, 2.2, draw.CircleGlyph{}},
-		{pickedBelow, plotPicked, 2.6, belowGlyph{}},
+		{pickedBelow, plotPicked, 3, belowGlyph{}},
 	} {
 		if len(set.pts) == 0 {
 			continue
@@ -263,6 +266,21 @@ func scatterPanel(name, xLabel string, pairs []Pair, truthName string, top float
 	pad := (y[n-1] - yMin) * 0.03
 	pl.Y.Min, pl.Y.Max = yMin-pad, y[n-1]+pad
 	return pl, nil
+}
+
+// shortTicks are gonum's default ticks labelled without trailing zeros
+// ("25" rather than "25.00").
+type shortTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (shortTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
+		}
+	}
+	return ticks
 }
 
 // axisScale returns a power of 1,000 to divide large values by, and the
