@@ -268,7 +268,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *workers <= 0 {
 		*workers = goruntime.NumCPU()
 	}
-	fmt.Fprintf(stdout, "zerocost demo: ranking %d NAS-Bench-201 networks (a seeded sample of the %d) before training them.\n", len(entries), zoo.NB201Size)
+	fmt.Fprintf(stdout, "zerocost demo: ranking %d NAS-Bench-201 networks (a seeded sample of the 15,625) before training them.\n", len(entries))
 	fmt.Fprintf(stdout, "Each network is built in memory with random weights (seed %d + index) and scored with the data-free\n", *seed)
 	fmt.Fprintf(stdout, "proxies %s: no data, no training (%d workers).\n\n", strings.Join(demoProxies, ", "), *workers)
 	opts := ranking.Options{Proxies: demoProxies, Data: data.DataSpec{BatchSize: 1, Seed: *seed}, Workers: *workers}
@@ -288,8 +288,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			failed++
 		}
 	}
-	fmt.Fprintf(stdout, "scored %d networks in %s (%.0f ms each, on %d workers)\n\n", len(records)-failed, took.Round(100*time.Millisecond),
-		took.Seconds()*1000*float64(*workers)/float64(len(records)), *workers)
+	fmt.Fprintf(stdout, "scored %d networks in %s (%.1f networks/s on %d workers)\n\n", len(records)-failed, took.Round(100*time.Millisecond),
+		float64(len(records))/took.Seconds(), *workers)
 	ranking.Sort(records, demoProxies[0], demoProxies)
 	var acc map[string]float64
 	if truth != nil {
@@ -342,13 +342,15 @@ func writeDemoTop(w io.Writer, records []ranking.Record, acc map[string]float64,
 	if acc != nil {
 		fmt.Fprint(tw, "\tCIFAR10_TEST\tTRUE_RANK")
 	}
-	fmt.Fprintln(tw, "\tARCH")
+	fmt.Fprintln(tw, "\tCELL")
 	var topSum float64
 	topHits := 0
 	for i, r := range records[:n] {
-		var arch string
+		var cell string
 		if idx, err := strconv.Atoi(r.Key); err == nil {
-			arch, _ = zoo.NB201Arch(idx)
+			if arch, err := zoo.NB201Arch(idx); err == nil {
+				cell = shortCell(arch)
+			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", i+1, r.Key, demoCell(r, "synflow", "%.2f", 1), demoCell(r, "params", "%.0f", 1), demoCell(r, "flops", "%.1f", 1e-6))
 		if acc != nil {
@@ -363,9 +365,10 @@ func writeDemoTop(w io.Writer, records []ranking.Record, acc map[string]float64,
 				fmt.Fprint(tw, "\t\t")
 			}
 		}
-		fmt.Fprintf(tw, "\t%s\n", arch)
+		fmt.Fprintf(tw, "\t%s\n", cell)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "(CELL: the edges into cell nodes 1 | 2 | 3 from the nodes before them: c3, c1 conv 3×3, 1×1; avg pool; skip; - none)")
 	if len(accs) == 0 {
 		return
 	}
@@ -376,6 +379,25 @@ func writeDemoTop(w io.Writer, records []ranking.Record, acc map[string]float64,
 	mean /= float64(len(accs))
 	fmt.Fprintf(w, "\nThese %d average %.2f%% CIFAR-10 test accuracy after training (all %d: %.2f%%, best %.2f%%);\n", n, topSum/float64(n), len(accs), mean, slices.Max(accs))
 	fmt.Fprintf(w, "%d of them are in the sample's true top 10%%, and none of the %d networks was trained to find them.\n", topHits, len(records))
+}
+
+// shortCell writes a NAS-Bench-201 architecture string compactly, node by
+// node: "c3 | c3 c1 | skip - avg".
+func shortCell(arch string) string {
+	short := map[string]string{"none": "-", "skip_connect": "skip", "nor_conv_1x1": "c1", "nor_conv_3x3": "c3", "avg_pool_3x3": "avg"}
+	nodes, err := zoo.ParseNB201(arch)
+	if err != nil {
+		return arch
+	}
+	var parts []string
+	for _, edges := range nodes {
+		var ops []string
+		for _, e := range edges {
+			ops = append(ops, short[e.Op])
+		}
+		parts = append(parts, strings.Join(ops, " "))
+	}
+	return strings.Join(parts, " | ")
 }
 
 // demoCell formats a proxy's value (scaled), or "" when it is missing.
