@@ -272,18 +272,6 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 }
 
 // ParseShape parses a shape written as sizes joined by x ("3x32x32" or
-// "1x3x32x32"); "" is no shape.
-func ParseShape(s string) ([]int64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var dims []int64
-	for _, part := range strings.Split(strings.ToLower(s), "x") {
-		d, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("bad shape %q: want positive sizes joined by x, like 3x32x32", s)
-		}
-		dims = append(dims, d)
-	}
-	return dims, nil
-}
+// "1x3x32x32"); "" is no shape. (onnximport.ParseShape: the one parser,
+// shared with the models' recorded input size.)
+func ParseShape(s string) ([]int64, error) { return onnximport.ParseShape(s) }

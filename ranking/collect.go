@@ -28,11 +28,12 @@ type Entry struct {
 }
 
 // NB201Entries lists the networks of a NAS-Bench-201 source (see
-// zoo.ParseNB201Source), built in memory when scored. truth is the
-// benchmark's ground truth, which maps indices to architecture strings. Each
-// entry's path is the pseudo-path that builds that one network again.
-func NB201Entries(src zoo.NB201Source, truth *zoo.Truth) ([]Entry, error) {
-	picks, err := zoo.SelectNB201(truth, src.Selection)
+// zoo.ParseNB201Source), built in memory when scored, with the
+// architecture strings built into zoo (no ground-truth file needed). Each
+// entry's name is the benchmark index and its path the pseudo-path that
+// builds that one network again.
+func NB201Entries(src zoo.NB201Source) ([]Entry, error) {
+	picks, err := zoo.SelectNB201(src.Selection)
 	if err != nil {
 		return nil, err
 	}

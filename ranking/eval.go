@@ -63,18 +63,7 @@ func Evaluate(records []Record, truth map[string]float64, proxies []string) map[
 // conventional baseline, such as NAS-Bench-201's accuracy after 12 epochs)
 // over the models of records, as if it were a proxy.
 func EvaluateBaseline(records []Record, truth, baseline map[string]float64) (Stats, bool) {
-	var pairs []Pair
-	for _, r := range records {
-		for _, k := range []string{r.Key, r.Name} {
-			t, okT := truth[k]
-			b, okB := baseline[k]
-			if okT && okB && !math.IsNaN(b) {
-				pairs = append(pairs, Pair{Key: k, Value: b, Truth: t})
-				break
-			}
-		}
-	}
-	return statsOf(pairs)
+	return statsOf(baselinePairs(records, truth, baseline))
 }
 
 func statsOf(pairs []Pair) (Stats, bool) {

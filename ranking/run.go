@@ -37,6 +37,9 @@ type Record struct {
 // Options configure Run.
 type Options struct {
 	Proxies []string
+	// Data builds each model's batch. With no Shape (and none from the
+	// entry's manifest), a model's natural input size is used when it
+	// records one (onnximport.Model.NaturalInputShape; zoo networks do).
 	Data    data.DataSpec
 	Score   proxies.Options // BN, Session (its Threads is set per worker), PerLayer
 	Workers int             // default: the number of cores
@@ -197,6 +200,14 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	if e.Shape != "" {
 		if spec.Shape, err = data.ParseShape(e.Shape); err != nil {
 			rec.Error = fmt.Sprintf("ranking: %s: input_shape: %v", e.Path, err)
+			return rec, false
+		}
+	}
+	if len(spec.Shape) == 0 {
+		// No shape from the caller or the manifest: the model's own
+		// natural input size, when it records one (zoo models do).
+		if spec.Shape, err = m.NaturalInputShape(); err != nil {
+			rec.Error = err.Error()
 			return rec, false
 		}
 	}

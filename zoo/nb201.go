@@ -67,6 +67,10 @@ type NB201Options struct {
 	Variant string
 }
 
+// NB201InputShape is the size of one NAS-Bench-201 sample (CIFAR's
+// 3×32×32), recorded in every network NB201 builds.
+var NB201InputShape = []int64{3, 32, 32}
+
 // NB201Variants are the values of NB201Options.Variant.
 var NB201Variants = []string{"nb201", "foresight"}
 
@@ -159,8 +163,11 @@ func (b *nb201Builder) cellConv(name, x string, c, k int64) string {
 // convolutions (affine BN, no conv bias) and average pools that do not
 // count padding. Initializers are named like the PyTorch module's
 // state_dict; weights are drawn like PyTorch's default initialisation from
-// Seed. The input "input" is N×3×H×W (dynamic N, H, W; the benchmark uses
-// 32×32) and the output "logits" N×Classes.
+// Seed. The input "input" is N×3×H×W and the output "logits" N×Classes.
+// N, H and W stay dynamic (the network is fully convolutional up to its
+// global pooling, and ImageNet16-120 runs it at 16×16); the benchmark's
+// CIFAR size, 3×32×32, is recorded as the natural input size
+// (onnximport.InputShapeKey), which scoring uses when given no shape.
 func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	cells, err := ParseNB201(arch)
 	if err != nil {
@@ -212,6 +219,7 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	m := ox.NewModel(b.g, 17)
 	m.Proto.DocString = "NAS-Bench-201 network built by zerocost"
 	m.Proto.MetadataProps = []*onnx.StringStringEntryProto{{Key: "nb201_arch", Value: arch}, {Key: "nb201_index", Value: fmt.Sprint(opts.Index)}, {Key: "nb201_variant", Value: variant}}
+	m.SetNaturalInputShape(NB201InputShape)
 	return m, nil
 }
 

@@ -1,11 +1,14 @@
 package zoo
 
 import (
+	_ "embed"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	ox "github.com/zerocost/zerocost/onnximport"
 )
@@ -25,25 +28,82 @@ type NB201Selection struct {
 	Indices []int
 }
 
-// SelectNB201 returns the chosen architectures in index order (indices in
-// the order given), their strings read from the ground truth (columns index
-// and arch, as ../shared/data/nb201/nb201_accuracy.csv).
-func SelectNB201(t *Truth, sel NB201Selection) ([]NB201Pick, error) {
-	archs := map[int]string{}
-	for _, r := range t.Rows {
-		i, err := strconv.Atoi(r.Key)
-		if err != nil || r.Fields["arch"] == "" {
-			return nil, fmt.Errorf("zoo: the NAS-Bench-201 ground truth needs integer index and arch columns (row %q)", r.Key)
+//go:generate go run gen_nb201archs.go
+
+// nb201ArchsFile is the benchmark's architecture list (see
+// gen_nb201archs.go for its format), built into the binary so that
+// NAS-Bench-201 networks can be built from any folder without the
+// ground-truth file.
+//
+//go:embed nb201_archs.txt
+var nb201ArchsFile string
+
+// NB201Size is the number of architectures in NAS-Bench-201 (5^6 cells).
+const NB201Size = 15625
+
+var nb201Archs = sync.OnceValues(func() ([]string, error) {
+	lines := strings.Split(strings.TrimSpace(nb201ArchsFile), "\n")
+	var out []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "#") {
+			continue
 		}
-		archs[i] = r.Fields["arch"]
+		if len(l) != 6 || strings.Trim(l, "01234") != "" {
+			return nil, fmt.Errorf("zoo: the built-in NAS-Bench-201 list has a bad line %q at index %d; regenerate it with go generate ./zoo/", l, len(out))
+		}
+		var b strings.Builder
+		for k, node := 0, 1; node <= 3; node++ {
+			b.WriteByte('|')
+			for from := 0; from < node; from, k = from+1, k+1 {
+				fmt.Fprintf(&b, "%s~%d|", NB201Ops[l[k]-'0'], from)
+			}
+			if node < 3 {
+				b.WriteByte('+')
+			}
+		}
+		out = append(out, b.String())
+	}
+	if len(out) != NB201Size {
+		return nil, fmt.Errorf("zoo: the built-in NAS-Bench-201 list has %d architectures, want %d; regenerate it with go generate ./zoo/", len(out), NB201Size)
+	}
+	return out, nil
+})
+
+// NB201Archs returns the architecture strings of all NAS-Bench-201
+// networks, indexed by benchmark index (the order of the benchmark and of
+// ../shared/data/nb201/nb201_accuracy.csv). The list is built into the
+// binary; the slice is the caller's.
+func NB201Archs() ([]string, error) {
+	archs, err := nb201Archs()
+	return slices.Clone(archs), err
+}
+
+// NB201Arch returns the architecture string of one benchmark index.
+func NB201Arch(index int) (string, error) {
+	archs, err := nb201Archs()
+	if err != nil {
+		return "", err
+	}
+	if index < 0 || index >= len(archs) {
+		return "", fmt.Errorf("zoo: no NAS-Bench-201 index %d (0..%d)", index, len(archs)-1)
+	}
+	return archs[index], nil
+}
+
+// SelectNB201 returns the chosen architectures of the built-in list in
+// index order (indices in the order given).
+func SelectNB201(sel NB201Selection) ([]NB201Pick, error) {
+	archs, err := nb201Archs()
+	if err != nil {
+		return nil, err
 	}
 	var idx []int
 	switch {
 	case sel.All:
-		for i := range archs {
-			idx = append(idx, i)
+		idx = make([]int, len(archs))
+		for i := range idx {
+			idx[i] = i
 		}
-		sort.Ints(idx)
 	case sel.Sample > 0:
 		rng := rand.New(rand.NewPCG(sel.Seed, 0x6e623230))
 		idx = rng.Perm(len(archs))[:min(sel.Sample, len(archs))]
@@ -55,11 +115,10 @@ func SelectNB201(t *Truth, sel NB201Selection) ([]NB201Pick, error) {
 	}
 	picks := make([]NB201Pick, len(idx))
 	for k, i := range idx {
-		arch, ok := archs[i]
-		if !ok {
-			return nil, fmt.Errorf("zoo: no NAS-Bench-201 index %d in the ground truth (0..%d)", i, len(archs)-1)
+		if i < 0 || i >= len(archs) {
+			return nil, fmt.Errorf("zoo: no NAS-Bench-201 index %d (0..%d)", i, len(archs)-1)
 		}
-		picks[k] = NB201Pick{Index: i, Arch: arch}
+		picks[k] = NB201Pick{Index: i, Arch: archs[i]}
 	}
 	return picks, nil
 }

@@ -1,6 +1,8 @@
 package zoo_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,23 +36,90 @@ func TestParseNB201Source(t *testing.T) {
 }
 
 func TestSelectNB201(t *testing.T) {
-	truth := &zoo.Truth{Columns: []string{"index", "arch"}}
-	for i := 0; i < 40; i++ {
-		a := strings.Repeat("x", i)
-		truth.Rows = append(truth.Rows, zoo.TruthRow{Key: itoa(i), Fields: map[string]string{"index": itoa(i), "arch": a + "arch"}})
+	archs, err := zoo.NB201Archs()
+	if err != nil {
+		t.Fatal(err)
 	}
-	all, err := zoo.SelectNB201(truth, zoo.NB201Selection{All: true})
-	if err != nil || len(all) != 40 || all[39].Index != 39 || all[39].Arch != strings.Repeat("x", 39)+"arch" {
-		t.Fatalf("all: %v %v", err, all)
+	all, err := zoo.SelectNB201(zoo.NB201Selection{All: true})
+	if err != nil || len(all) != zoo.NB201Size || all[15624].Index != 15624 || all[15624].Arch != archs[15624] {
+		t.Fatalf("all: %v, %d picks", err, len(all))
 	}
-	a, _ := zoo.SelectNB201(truth, zoo.NB201Selection{Sample: 10, Seed: 3})
-	b, _ := zoo.SelectNB201(truth, zoo.NB201Selection{Sample: 10, Seed: 3})
-	c, _ := zoo.SelectNB201(truth, zoo.NB201Selection{Sample: 10, Seed: 4})
+	a, _ := zoo.SelectNB201(zoo.NB201Selection{Sample: 10, Seed: 3})
+	b, _ := zoo.SelectNB201(zoo.NB201Selection{Sample: 10, Seed: 3})
+	c, _ := zoo.SelectNB201(zoo.NB201Selection{Sample: 10, Seed: 4})
 	if len(a) != 10 || !slices.Equal(a, b) || slices.Equal(a, c) || !slices.IsSortedFunc(a, func(x, y zoo.NB201Pick) int { return x.Index - y.Index }) {
 		t.Fatalf("sample: seeded, sorted and seed-dependent: %v %v %v", a, b, c)
 	}
-	if _, err := zoo.SelectNB201(truth, zoo.NB201Selection{Indices: []int{5, 40}}); err == nil || !strings.Contains(err.Error(), "40") {
-		t.Fatalf("unknown index: want an error naming it, got %v", err)
+	for _, p := range a {
+		if p.Arch != archs[p.Index] {
+			t.Errorf("sample pick %d: arch %q, want %q", p.Index, p.Arch, archs[p.Index])
+		}
+	}
+	picks, err := zoo.SelectNB201(zoo.NB201Selection{Indices: []int{7, 0}})
+	if err != nil || len(picks) != 2 || picks[0].Index != 7 || picks[1].Arch != archs[0] {
+		t.Fatalf("indices: in the order given: %v %v", err, picks)
+	}
+	for _, bad := range []int{15625, -1} {
+		if _, err := zoo.SelectNB201(zoo.NB201Selection{Indices: []int{5, bad}}); err == nil || !strings.Contains(err.Error(), itoa(bad)) {
+			t.Errorf("index %d: want an error naming it, got %v", bad, err)
+		}
+	}
+}
+
+// TestNB201ArchsCoverSpace checks the built-in list without the ground
+// truth: 15,625 valid, distinct cells, which is every cell of the space.
+func TestNB201ArchsCoverSpace(t *testing.T) {
+	archs, err := zoo.NB201Archs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, a := range archs {
+		if _, err := zoo.ParseNB201(a); err != nil {
+			t.Fatalf("index %d: %v", i, err)
+		}
+		seen[a] = true
+	}
+	if len(archs) != zoo.NB201Size || len(seen) != zoo.NB201Size {
+		t.Fatalf("want %d distinct architectures, got %d of %d", zoo.NB201Size, len(seen), len(archs))
+	}
+	// Index 0 and the best network by CIFAR-10 validation accuracy (index
+	// 6111, ../shared/data/README.md), as the benchmark writes them.
+	for i, want := range map[int]string{
+		0:    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+		6111: "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+	} {
+		if got, err := zoo.NB201Arch(i); err != nil || got != want {
+			t.Errorf("index %d: want %s, got %s (%v)", i, want, got, err)
+		}
+	}
+}
+
+// TestNB201ArchsMatchGroundTruth checks the built-in list against the arch
+// column of the ground truth it was generated from, row by row.
+func TestNB201ArchsMatchGroundTruth(t *testing.T) {
+	path := filepath.Join("..", "..", "shared", "data", "nb201", "nb201_accuracy.csv")
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs the shared data: %v", err)
+		}
+		t.Skipf("no ground truth to compare with: %v", err)
+	}
+	truth, err := zoo.ReadTruth(path, "index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archs, err := zoo.NB201Archs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(truth.Rows) != len(archs) {
+		t.Fatalf("%s has %d rows, the built-in list %d", path, len(truth.Rows), len(archs))
+	}
+	for i, r := range truth.Rows {
+		if r.Key != itoa(i) || r.Fields["arch"] != archs[i] {
+			t.Fatalf("row %d (index %s): csv %s, built-in %s; regenerate with go generate ./zoo/", i, r.Key, r.Fields["arch"], archs[i])
+		}
 	}
 }
 

@@ -1,21 +1,28 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
 
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
 )
@@ -157,6 +164,23 @@ func printChecksums(w io.Writer, sums []outputSummary) {
 	}
 }
 
+// inputShape is the --input-shape flag's shape or, when the flag is empty,
+// the natural input size the model records (zoo networks do; see
+// onnximport.InputShapeKey); nil when neither gives one.
+func inputShape(flag string, m *onnximport.Model) ([]int64, error) {
+	shape, err := parseShape(flag)
+	if err != nil {
+		return nil, usagef("--input-shape: %v", err)
+	}
+	if len(shape) > 0 {
+		return shape, nil
+	}
+	if shape, err = m.NaturalInputShape(); err != nil {
+		return nil, fmt.Errorf("%w with --input-shape", err)
+	}
+	return shape, nil
+}
+
 func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run-model", stderr)
 	var rf runtimeFlags
@@ -171,8 +195,7 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 1 {
 		return usagef("want one MODEL.onnx, got %d arguments", len(pos))
 	}
-	shape, err := parseShape(*shapeFlag)
-	if err != nil {
+	if _, err := parseShape(*shapeFlag); err != nil {
 		return usagef("--input-shape: %v", err)
 	}
 	opts, err := rf.sessionOptions()
@@ -180,6 +203,10 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	m, err := onnximport.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	shape, err := inputShape(*shapeFlag, m)
 	if err != nil {
 		return err
 	}
@@ -195,59 +222,191 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// demoProxies are the data-free proxies the demo ranks by: synflow (the
+// paper's best) and the two baselines any proxy must beat.
+var demoProxies = []string{"synflow", "params", "flops"}
+
+// demoBaseline is the ground-truth column of the conventional cheap
+// alternative to a proxy: the accuracy after 12 epochs of training.
+const demoBaseline = "cifar10_valid_epoch12"
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	var rf runtimeFlags
 	rf.register(fs)
-	sample := fs.Int("sample", 24, "number of NAS-Bench-201 networks in the seeded sample")
+	sample := fs.Int("sample", 1000, fmt.Sprintf("number of NAS-Bench-201 networks in the seeded sample (1..%d)", zoo.NB201Size))
 	seed := fs.Uint64("seed", 1, "seed of the sample and the weights")
-	truth := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth (the correlation table is skipped when it is missing)")
-	plotPath := fs.String("plot", filepath.Join("out", "nb201_demo.png"), "scatter plot of each proxy against CIFAR-10 accuracy")
-	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores)")
+	truthPath := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth (without it the ranking is shown without correlations or figure)")
+	plotPath := fs.String("plot", filepath.Join("out", "nb201_demo.png"), "figure: each proxy and the 12-epoch baseline against CIFAR-10 test accuracy")
+	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores, one ONNX Runtime thread each)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := rf.sessionOptions(); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "zerocost-demo-")
+	so, err := rf.sessionOptions()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	common := []string{"--ep", rf.ep, "--ort-lib", rf.ortLib}
-	haveTruth := true
-	if _, err := os.Stat(*truth); err != nil {
-		// Without the ground truth there are no benchmark indices: draw
-		// architecture strings instead and skip the correlation table.
-		haveTruth = false
-		fmt.Fprintf(stderr, "demo: no ground truth at %s (pass --truth): ranking random architectures without correlations\n", *truth)
-		rng := rand.New(rand.NewPCG(*seed, 0x64656d6f))
-		var archs strings.Builder
-		for i := 0; i < *sample; i++ {
-			archs.WriteString(zoo.RandomNB201Arch(rng) + "\n")
+	if *sample < 1 || *sample > zoo.NB201Size {
+		return usagef("--sample must be 1..%d, got %d", zoo.NB201Size, *sample)
+	}
+	src, err := zoo.ParseNB201Source(fmt.Sprintf("%ssample=%d:seed=%d", zoo.NB201SourcePrefix, *sample, *seed))
+	if err != nil {
+		return err
+	}
+	entries, err := ranking.NB201Entries(src)
+	if err != nil {
+		return err
+	}
+	truth, err := zoo.ReadTruth(*truthPath, "index")
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: no ground truth (%v; pass --truth FILE): the ranking is shown without correlations or figure\n", err)
+		truth = nil
+	}
+	if err := runtime.Init(rf.ortLib); err != nil {
+		return err
+	}
+	if *workers <= 0 {
+		*workers = goruntime.NumCPU()
+	}
+	fmt.Fprintf(stdout, "zerocost demo: ranking %d NAS-Bench-201 networks (a seeded sample of the 15,625) before training them.\n", len(entries))
+	fmt.Fprintf(stdout, "Each network is built in memory with random weights (seed %d + index) and scored with the data-free\n", *seed)
+	fmt.Fprintf(stdout, "proxies %s: no data, no training (%d workers).\n\n", strings.Join(demoProxies, ", "), *workers)
+	opts := ranking.Options{Proxies: demoProxies, Data: data.DataSpec{BatchSize: 1, Seed: *seed}, Workers: *workers}
+	opts.Score.Session = so
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		opts.Progress = stderr
+	}
+	start := time.Now()
+	records, err := ranking.Run(ctx, entries, opts)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	failed := 0
+	for _, r := range records {
+		if r.Error != "" || len(r.Errors) > 0 {
+			failed++
 		}
-		archFile := filepath.Join(dir, "archs.txt")
-		if err := os.WriteFile(archFile, []byte(archs.String()), 0o644); err != nil {
+	}
+	fmt.Fprintf(stdout, "scored %d networks in %s (%.1f networks/s on %d workers)\n\n", len(records)-failed, took.Round(100*time.Millisecond),
+		float64(len(records))/took.Seconds(), *workers)
+	ranking.Sort(records, demoProxies[0], demoProxies)
+	var acc map[string]float64
+	if truth != nil {
+		if acc, err = truthColumn(truth, *truthPath, "cifar10_test"); err != nil {
 			return err
 		}
-		err = runZoo(ctx, []string{"nb201", "--out", filepath.Join(dir, "nets"), "--archs", archFile, "--seed", fmt.Sprint(*seed)}, stdout, stderr)
-	} else {
-		err = runZoo(ctx, []string{"nb201", "--out", filepath.Join(dir, "nets"), "--sample", fmt.Sprint(*sample), "--seed", fmt.Sprint(*seed), "--truth", *truth}, stdout, stderr)
 	}
+	writeDemoTop(stdout, records, acc, 10)
+	if truth != nil {
+		fmt.Fprintf(stdout, "\nHow well each ranking agrees with the test accuracy after the full 200 epochs of training, over the %d\n", len(records))
+		fmt.Fprintf(stdout, "(baseline:%s ranks by the accuracy after 12 epochs of training, the usual cheap alternative):\n\n", demoBaseline)
+		if err := os.MkdirAll(filepath.Dir(*plotPath), 0o755); err != nil {
+			return err
+		}
+		ef := evalFlags{truth: *truthPath, key: "index", col: "cifar10_test", plot: *plotPath, baseline: demoBaseline,
+			title: fmt.Sprintf("NAS-Bench-201: %d networks ranked at initialisation vs. trained CIFAR-10 test accuracy", len(records))}
+		if err := ef.evaluateTruth(stdout, truth, records, demoProxies, "table"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwrote %s\n", *plotPath)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d networks failed", failed, len(records))
+	}
+	return nil
+}
+
+// writeDemoTop lists the first n records (sorted best first) with their
+// ground-truth accuracy and its rank within the records, and sums them up.
+func writeDemoTop(w io.Writer, records []ranking.Record, acc map[string]float64, n int) {
+	n = min(n, len(records))
+	trueRank := map[string]int{}
+	var accs []float64
+	if acc != nil {
+		keys := make([]string, 0, len(records))
+		for _, r := range records {
+			if _, ok := acc[r.Key]; ok {
+				keys = append(keys, r.Key)
+				accs = append(accs, acc[r.Key])
+			}
+		}
+		slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(acc[b], acc[a]) })
+		for i, k := range keys {
+			trueRank[k] = i + 1
+		}
+	}
+	fmt.Fprintf(w, "The %d networks synflow ranks highest:\n\n", n)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "RANK\tINDEX\tSYNFLOW_LOG10\tPARAMS\tMFLOPS")
+	if acc != nil {
+		fmt.Fprint(tw, "\tCIFAR10_TEST\tTRUE_RANK")
+	}
+	fmt.Fprintln(tw, "\tCELL")
+	var topSum float64
+	topHits := 0
+	for i, r := range records[:n] {
+		var cell string
+		if idx, err := strconv.Atoi(r.Key); err == nil {
+			if arch, err := zoo.NB201Arch(idx); err == nil {
+				cell = shortCell(arch)
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", i+1, r.Key, demoCell(r, "synflow", "%.2f", 1), demoCell(r, "params", "%.0f", 1), demoCell(r, "flops", "%.1f", 1e-6))
+		if acc != nil {
+			a, ok := acc[r.Key]
+			if ok {
+				topSum += a
+				if trueRank[r.Key] <= int(math.Ceil(0.1*float64(len(accs)))) { // as ranking.TopPrecision
+					topHits++
+				}
+				fmt.Fprintf(tw, "\t%.2f\t%d", a, trueRank[r.Key])
+			} else {
+				fmt.Fprint(tw, "\t\t")
+			}
+		}
+		fmt.Fprintf(tw, "\t%s\n", cell)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(CELL: the edges into cell nodes 1 | 2 | 3 from the nodes before them: c3, c1 conv 3×3, 1×1; avg pool; skip; - none)")
+	if len(accs) == 0 {
+		return
+	}
+	mean := 0.0
+	for _, a := range accs {
+		mean += a
+	}
+	mean /= float64(len(accs))
+	fmt.Fprintf(w, "\nThese %d average %.2f%% CIFAR-10 test accuracy after training (all %d: %.2f%%, best %.2f%%);\n", n, topSum/float64(n), len(accs), mean, slices.Max(accs))
+	fmt.Fprintf(w, "%d of them are in the sample's true top 10%%, and none of the %d networks was trained to find them.\n", topHits, len(records))
+}
+
+// shortCell writes a NAS-Bench-201 architecture string compactly, node by
+// node: "c3 | c3 c1 | skip - avg".
+func shortCell(arch string) string {
+	short := map[string]string{"none": "-", "skip_connect": "skip", "nor_conv_1x1": "c1", "nor_conv_3x3": "c3", "avg_pool_3x3": "avg"}
+	nodes, err := zoo.ParseNB201(arch)
 	if err != nil {
-		return err
+		return arch
 	}
-	if err := os.MkdirAll(filepath.Dir(*plotPath), 0o755); err != nil {
-		return err
+	var parts []string
+	for _, edges := range nodes {
+		var ops []string
+		for _, e := range edges {
+			ops = append(ops, short[e.Op])
+		}
+		parts = append(parts, strings.Join(ops, " "))
 	}
-	fmt.Fprintf(stdout, "ranking them with the data-free proxies (one all-ones sample, no data needed):\n\n")
-	rankArgs := append([]string{filepath.Join(dir, "nets"), "--proxies", "datafree", "--batch-size", "1", "--input-shape", "3x32x32",
-		"--workers", fmt.Sprint(*workers)}, common...)
-	if haveTruth {
-		rankArgs = append(rankArgs, "--truth", *truth, "--plot", *plotPath)
+	return strings.Join(parts, " | ")
+}
+
+// demoCell formats a proxy's value (scaled), or "" when it is missing.
+func demoCell(r ranking.Record, proxy, format string, scale float64) string {
+	v := ranking.Value(r, proxy)
+	if math.IsNaN(v) {
+		return ""
 	}
-	return runRank(ctx, rankArgs, stdout, stderr)
+	return fmt.Sprintf(format, v*scale)
 }
 
 func sha256Hex(b []byte) string {

@@ -28,7 +28,7 @@ func init() {
 		"version":   {"print zerocost's version, the ONNX Runtime version loaded and its execution providers", runVersion},
 		"doctor":    {"check the ONNX Runtime library, Go/cgo and data paths, and say how to fix each problem", runDoctor},
 		"run-model": {"run a plain forward pass of MODEL.onnx on random input and print output shapes and checksums", runModel},
-		"demo":      {"the built-in default job (see README)", runDemo},
+		"demo":      {"the default job (make run): rank 1,000 NAS-Bench-201 networks before training and compare with their trained accuracy", runDemo},
 		"gradcheck": {"check the gradient graph of MODEL.onnx against finite differences", runGradcheck},
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},

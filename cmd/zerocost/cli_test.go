@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/onnximport"
-	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
 )
 
@@ -110,19 +110,64 @@ func TestGradcheckFailsOnUnsupportedOps(t *testing.T) {
 	}
 }
 
-func TestDemoRuns(t *testing.T) {
+// TestDemo runs the demo on a small sample with a ground truth of its own
+// (the 12-epoch baseline column equal to the test accuracy, so its
+// correlations must be exactly 1), and without any ground truth.
+func TestDemo(t *testing.T) {
 	testort.Init(t)
-	truth := filepath.Join(runtime.RepositoryRoot(), "..", "shared", "data", "nb201", "nb201_accuracy.csv")
-	if _, err := os.Stat(truth); err != nil {
-		t.Skipf("no NAS-Bench-201 ground truth at %s", truth)
+	t.Chdir(t.TempDir())
+	var rows strings.Builder
+	rows.WriteString("index,cifar10_test,cifar10_valid_epoch12\n")
+	for i := 0; i < zoo.NB201Size; i++ {
+		acc := fmt.Sprintf("%.2f", 10+float64((i*7919)%8400)/100)
+		fmt.Fprintf(&rows, "%d,%s,%s\n", i, acc, acc)
 	}
-	plot := filepath.Join(t.TempDir(), "demo.png")
-	code, out, errs := run(t, "demo", "--sample", "3", "--truth", truth, "--plot", plot)
-	if _, err := os.Stat(plot); err != nil {
-		t.Errorf("no plot: %v", err)
+	if err := os.WriteFile("truth.csv", []byte(rows.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if code != 0 || !strings.Contains(out, "wrote 3 NAS-Bench-201 networks") || !strings.Contains(out, "SPEARMAN") || !strings.Contains(out, "SYNFLOW_BN") {
-		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	for i, c := range []struct {
+		truth    string
+		want     []string // in stdout
+		wantPlot bool
+	}{
+		{truth: "truth.csv", wantPlot: true, want: []string{
+			"ranking 20 NAS-Bench-201 networks", "scored 20 networks", "The 10 networks synflow ranks highest", "TRUE_RANK",
+			"SPEARMAN", "synflow ", "params ", "flops ", "wrote demo.png"}},
+		{truth: "missing.csv", want: []string{"scored 20 networks", "The 10 networks synflow ranks highest", "SYNFLOW_LOG10"}},
+	} {
+		os.Remove("demo.png")
+		code, out, errs := run(t, "demo", "--sample", "20", "--truth", c.truth, "--plot", "demo.png")
+		if code != 0 {
+			t.Fatalf("case %d: exit %d: %s", i, code, errs)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("case %d: stdout lacks %q:\n%s", i, w, out)
+			}
+		}
+		baselineRows := 0
+		for _, line := range strings.Split(out, "\n") {
+			// PROXY N SPEARMAN KENDALL ...: the baseline equals the truth.
+			if f := strings.Fields(line); len(f) > 3 && f[0] == "baseline:cifar10_valid_epoch12" {
+				baselineRows++
+				if f[1] != "20" || f[2] != "1.000" || f[3] != "1.000" {
+					t.Errorf("case %d: baseline equal to the truth: want n 20, Spearman and Kendall 1.000, got %q", i, line)
+				}
+			}
+		}
+		if want := btoi(c.wantPlot); baselineRows != want {
+			t.Errorf("case %d: want %d baseline rows in the table, got %d", i, want, baselineRows)
+		}
+		_, err := os.Stat("demo.png")
+		if c.wantPlot != (err == nil) {
+			t.Errorf("case %d: want a plot %v, stat: %v", i, c.wantPlot, err)
+		}
+		if !c.wantPlot && (strings.Contains(out, "SPEARMAN") || strings.Contains(out, "TRUE_RANK") || !strings.Contains(errs, "no ground truth")) {
+			t.Errorf("case %d: without ground truth want no correlations and a note on stderr:\n%s\n%s", i, out, errs)
+		}
+	}
+	if code, _, _ := run(t, "demo", "--sample", "0"); code != 2 {
+		t.Errorf("--sample 0: want exit 2, got %d", code)
 	}
 }
 
@@ -162,4 +207,11 @@ func TestScoreJSONAndCSV(t *testing.T) {
 	if code, _, _ := run(t, "score", path, "--proxies", "snipp"); code != 2 {
 		t.Fatalf("unknown proxy: want exit 2, got %d", code)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

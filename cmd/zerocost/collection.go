@@ -40,7 +40,6 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	archs := fs.String("archs", "", "file with one architecture string per line (written as arch<N>.onnx)")
 	variant := fs.String("variant", "nb201", "nb201 (the benchmark's network) or foresight (the zero-cost reference's: affine-free, statistics-free BN and conv biases in the cells)")
 	classes := fs.Int("num-classes", 10, "classifier outputs")
-	truth := fs.String("truth", defaultTruth(), "NAS-Bench-201 ground truth CSV (index to architecture)")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -82,11 +81,7 @@ func runZoo(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if !sel.All && sel.Sample <= 0 && len(sel.Indices) == 0 {
 			return usagef("choose --all, --sample N, --index LIST or --archs FILE")
 		}
-		t, err := zoo.ReadTruth(*truth, "index")
-		if err != nil {
-			return fmt.Errorf("%w (pass --truth)", err)
-		}
-		picks, err := zoo.SelectNB201(t, sel)
+		picks, err := zoo.SelectNB201(sel)
 		if err != nil {
 			return err
 		}
@@ -132,6 +127,7 @@ func truthColumn(t *zoo.Truth, path, col string) (map[string]float64, error) {
 // evalFlags are the ground-truth flags of rank and eval.
 type evalFlags struct {
 	truth, key, col, plot, baseline string
+	title                           string // of the plot (set by demo, not a flag)
 }
 
 func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
@@ -150,12 +146,18 @@ func (f *evalFlags) evaluate(w io.Writer, records []ranking.Record, names []stri
 	if err != nil {
 		return err
 	}
+	return f.evaluateTruth(w, t, records, names, format)
+}
+
+// evaluateTruth is evaluate with the ground truth already read from f.truth.
+func (f *evalFlags) evaluateTruth(w io.Writer, t *zoo.Truth, records []ranking.Record, names []string, format string) error {
 	tv, err := truthColumn(t, f.truth, f.col)
 	if err != nil {
 		return err
 	}
 	stats := ranking.Evaluate(records, tv, names)
 	rows := slices.Clone(names)
+	po := &ranking.PlotOptions{Title: f.title}
 	for _, col := range strings.Split(f.baseline, ",") {
 		if col = strings.TrimSpace(col); col == "" {
 			continue
@@ -168,12 +170,13 @@ func (f *evalFlags) evaluate(w io.Writer, records []ranking.Record, names []stri
 			stats["baseline:"+col] = s
 		}
 		rows = append(rows, "baseline:"+col)
+		po.Baselines = append(po.Baselines, ranking.Baseline{Name: col, Values: bv})
 	}
 	if err := writeEval(w, stats, rows, f.col, format); err != nil {
 		return err
 	}
 	if f.plot != "" {
-		return ranking.Plot(f.plot, records, tv, names, f.col)
+		return ranking.Plot(f.plot, records, tv, names, f.col, po)
 	}
 	return nil
 }
@@ -213,7 +216,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	entries, err := collect(paths, ef.truth)
+	entries, err := collect(paths)
 	if err != nil {
 		return err
 	}
@@ -261,9 +264,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // collect lists the models of folders, files, manifests and nb201:
-// sources (built in memory; their architectures are read from truthPath,
-// or from the default ground truth when it is empty).
-func collect(paths []string, truthPath string) ([]ranking.Entry, error) {
+// sources (built in memory from the architecture list built into zoo).
+func collect(paths []string) ([]ranking.Entry, error) {
 	var entries []ranking.Entry
 	var files []string
 	flush := func() error {
@@ -274,7 +276,6 @@ func collect(paths []string, truthPath string) ([]ranking.Entry, error) {
 		entries, files = append(entries, es...), nil
 		return err
 	}
-	var truth *zoo.Truth
 	for _, p := range paths {
 		if !strings.HasPrefix(p, zoo.NB201SourcePrefix) {
 			files = append(files, p)
@@ -287,15 +288,7 @@ func collect(paths []string, truthPath string) ([]ranking.Entry, error) {
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
-		if truth == nil {
-			if truthPath == "" {
-				truthPath = defaultTruth()
-			}
-			if truth, err = zoo.ReadTruth(truthPath, "index"); err != nil {
-				return nil, fmt.Errorf("%w (%s needs the NAS-Bench-201 ground truth for the architecture strings: pass --truth)", err, p)
-			}
-		}
-		es, err := ranking.NB201Entries(src, truth)
+		es, err := ranking.NB201Entries(src)
 		if err != nil {
 			return nil, err
 		}

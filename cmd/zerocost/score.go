@@ -79,6 +79,9 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 	if err != nil {
 		return opts, err
 	}
+	if spec.Shape, err = inputShape(f.shape, m); err != nil { // the flag's, or the size the model records
+		return opts, err
+	}
 	opts.Batch, err = data.LoadBatch(spec, ins[0])
 	if err != nil {
 		return opts, err
