@@ -143,23 +143,23 @@ func TestUnsupportedOpsAreListedTogether(t *testing.T) {
 	testort.Init(t)
 	m := zoo.TinyCNN(1, 10)
 	g := m.Graph()
-	// Insert two ops without gradient rules on the path: Softplus and Selu.
+	// Insert two ops without gradient rules on the path: ThresholdedRelu and Shrink.
 	for _, n := range g.Node {
 		if n.GetName() == "relu1" {
-			n.OpType = "Softplus"
+			n.OpType = "ThresholdedRelu"
 		}
 		if n.GetName() == "relu2" {
-			n.OpType = "Selu"
+			n.OpType = "Shrink"
 		}
 	}
-	g.Node = append(g.Node, ox.Node("Softsign", "unused_branch", []string{"flat"}, []string{"unused"}))
+	g.Node = append(g.Node, ox.Node("Hardmax", "unused_branch", []string{"flat"}, []string{"unused"}))
 	_, err := engine.NewGradient(m, engine.Options{Request: autodiff.Request{WRT: []string{"conv1.weight"}}, InputShape: []int64{3, 8, 8}})
 	var unsup *autodiff.UnsupportedError
 	if !errors.As(err, &unsup) {
 		t.Fatalf("want an UnsupportedError, got %v", err)
 	}
-	if got := strings.Join(unsup.OpTypes(), ","); got != "Selu,Softplus" {
-		t.Fatalf("want Selu and Softplus (not the unused Softsign), got %s", got)
+	if got := strings.Join(unsup.OpTypes(), ","); got != "Shrink,ThresholdedRelu" {
+		t.Fatalf("want Shrink and ThresholdedRelu (not the unused Hardmax), got %s", got)
 	}
 	if !strings.Contains(err.Error(), "relu1") || !strings.Contains(err.Error(), "relu2") {
 		t.Fatalf("the error should name the nodes: %v", err)

@@ -102,10 +102,10 @@ func TestGradcheckJSON(t *testing.T) {
 func TestGradcheckFailsOnUnsupportedOps(t *testing.T) {
 	testort.Init(t)
 	m := zoo.TinyCNN(1, 10)
-	m.Graph().Node[2].OpType = "Softplus"
+	m.Graph().Node[2].OpType = "ThresholdedRelu"
 	path := writeModel(t, m)
 	code, out, errs := run(t, "gradcheck", path, "--input-shape", "3x8x8")
-	if code != 1 || !strings.Contains(out, "unsupported ops: [Softplus]") || !strings.Contains(errs, "Softplus") {
+	if code != 1 || !strings.Contains(out, "unsupported ops: [ThresholdedRelu]") || !strings.Contains(errs, "ThresholdedRelu") {
 		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
