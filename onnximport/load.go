@@ -92,6 +92,16 @@ func parse(data []byte, path, baseDir string) (*Model, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
 	}
+	// Opsets 7 to 16 are read as opset 17 (an older one is left for the
+	// caller to refuse: it may only want the layer table).
+	if v := m.Opset(); v >= MinUpgradeOpset && v < UpgradeTarget {
+		if err := m.UpgradeOpset(UpgradeTarget); err != nil {
+			return nil, err
+		}
+		if err := m.Check(); err != nil {
+			return nil, fmt.Errorf("%w (after upgrading the opset: a zerocost bug, please report it)", err)
+		}
+	}
 	return m, nil
 }
 
