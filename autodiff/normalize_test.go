@@ -55,3 +55,31 @@ func TestNormalizeRefusesOpsetBelow7(t *testing.T) {
 		t.Fatalf("want a refusal naming opset 6 and what to do, got %v", err)
 	}
 }
+
+func TestStopGradientInitializers(t *testing.T) {
+	f := func(name string, dims ...int64) *onnx.TensorProto {
+		return ox.Float32Tensor(name, dims, make([]float32, ox.NumElements(dims)))
+	}
+	g := &onnx.GraphProto{
+		Name:  "stop",
+		Input: []*onnx.ValueInfoProto{ox.ValueInfo("x", ox.Float, []int64{1, 2, 3, 3})},
+		Initializer: []*onnx.TensorProto{
+			f("s_hw", 2), f("s_nc", 2), f("w", 2, 2, 1, 1), f("lo"), f("dead", 3),
+		},
+		Node: []*onnx.NodeProto{
+			// Resize's scales are computed from two float initializers.
+			ox.Node("Concat", "scales", []string{"s_nc", "s_hw"}, []string{"sc"}, ox.AttrInt("axis", 0)),
+			ox.Node("Resize", "up", []string{"x", "", "sc"}, []string{"u"}),
+			ox.Node("Conv", "conv", []string{"u", "w"}, []string{"c"}),
+			ox.Node("Clip", "clip", []string{"c", "lo"}, []string{"y"}),
+			ox.Node("Relu", "unused", []string{"dead"}, []string{"nowhere"}),
+		},
+		Output: []*onnx.ValueInfoProto{{Name: "y"}},
+	}
+	got := autodiff.StopGradientInitializers(ox.NewModel(g, 17))
+	for name, want := range map[string]bool{"s_hw": true, "s_nc": true, "lo": true, "w": false, "dead": false} {
+		if got[name] != want {
+			t.Errorf("%s: want stop-gradient %v, got %v", name, want, got[name])
+		}
+	}
+}

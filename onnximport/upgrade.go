@@ -45,10 +45,10 @@ func (m *Model) UpgradeOpset(target int64) error {
 	}
 	u := newUpgrader(m, from)
 	g := m.Graph()
-	nodes, inits := g.Node, len(g.Initializer)
+	nodes, inits, infos := g.Node, len(g.Initializer), g.ValueInfo
 	u.graph(g)
 	if len(u.errs) > 0 {
-		g.Node, g.Initializer = nodes, g.Initializer[:inits]
+		g.Node, g.Initializer, g.ValueInfo = nodes, g.Initializer[:inits], infos
 		return fmt.Errorf("onnximport: %s: cannot upgrade ai.onnx opset %d to %d: %w", m.Name(), from, target, errors.Join(u.errs...))
 	}
 	for _, o := range m.Proto.GetOpsetImport() {
@@ -183,6 +183,27 @@ func (u *upgrader) graph(g *onnx.GraphProto) {
 			g.Node = append(g.Node, orig)
 		}
 	}
+	// Outputs a conversion dropped (unused BatchNormalization statistics,
+	// Dropout masks) lose their value infos.
+	produced := map[string]bool{}
+	for _, v := range g.Input {
+		produced[v.GetName()] = true
+	}
+	for _, t := range g.Initializer {
+		produced[t.GetName()] = true
+	}
+	for _, n := range g.Node {
+		for _, o := range n.GetOutput() {
+			produced[o] = true
+		}
+	}
+	infos := g.ValueInfo[:0:0]
+	for _, v := range g.ValueInfo {
+		if produced[v.GetName()] {
+			infos = append(infos, v)
+		}
+	}
+	g.ValueInfo = infos
 }
 
 func hasSubgraph(n *onnx.NodeProto) bool {

@@ -49,6 +49,7 @@ type upgradeCase struct {
 	inputs  []tin
 	inits   []*onnx.TensorProto
 	outputs []tout
+	infos   []*onnx.ValueInfoProto // value infos of intermediate tensors
 	// ref, when set, are the nodes (at the same old opset) that compute the
 	// expected outputs: the old form is one that ONNX Runtime 1.24 itself
 	// refuses (an attribute removed before the model's opset, which old
@@ -157,7 +158,7 @@ func irFor(opset int64) int64 {
 }
 
 func (c upgradeCase) model(nodes []*onnx.NodeProto) *ox.Model {
-	g := &onnx.GraphProto{Name: c.name, Node: nodes}
+	g := &onnx.GraphProto{Name: c.name, Node: nodes, ValueInfo: c.infos}
 	for _, t := range c.inits {
 		g.Initializer = append(g.Initializer, t)
 	}
@@ -334,10 +335,14 @@ func upgradeCases() []upgradeCase {
 		{name: "BatchNormalization-9/training-outputs", opset: 9, inputs: in1("x", 4, 3, 2, 2), outputs: outF("y"),
 			inits: []*onnx.TensorProto{f32("s", []int64{3}, 0.5, 1, 2), f32("b", []int64{3}, 0.1, 0.2, 0.3), f32("m", []int64{3}, 0, 0.5, -1), f32("v", []int64{3}, 1, 2, 3)},
 			nodes: []*onnx.NodeProto{n("BatchNormalization", []string{"x", "s", "b", "m", "v"}, []string{"y", "rm", "rv", "sm", "sv"})},
+			infos: []*onnx.ValueInfoProto{ox.ValueInfo("rm", ox.Float, []int64{3}), ox.ValueInfo("sm", ox.Float, []int64{3})},
 			form: func(g *onnx.GraphProto) error {
 				bn := g.GetNode()[0]
 				if ox.AttrIntOr(bn, "training_mode", 0) != 1 || len(bn.GetOutput()) != 3 {
 					return fmt.Errorf("want training_mode=1 and 3 outputs, got %v", bn)
+				}
+				if vi := g.GetValueInfo(); len(vi) != 1 || vi[0].GetName() != "rm" {
+					return fmt.Errorf("want the value info of rm only (sm is gone), got %v", vi)
 				}
 				return nil
 			}},
