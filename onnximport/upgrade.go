@@ -162,8 +162,12 @@ func (u *upgrader) graph(g *onnx.GraphProto) {
 		n := orig
 		rule, hasRule := upgradeRules[n.GetOpType()]
 		standard := n.GetDomain() == "" || n.GetDomain() == "ai.onnx"
-		if hasSubgraph(n) || hasRule && standard {
+		legacy := standard && HasAttr(n, "consumed_inputs") // opsets 1–5, still written by some exporters
+		if hasSubgraph(n) || hasRule && standard || legacy {
 			n = proto.Clone(orig).(*onnx.NodeProto)
+		}
+		if legacy {
+			(&upgradeNode{n: n}).take("consumed_inputs")
 		}
 		for _, a := range n.GetAttribute() {
 			if a.GetG() != nil {
@@ -177,7 +181,7 @@ func (u *upgrader) graph(g *onnx.GraphProto) {
 			g.Node = append(g.Node, n)
 			continue
 		}
-		c := &upgradeNode{u: u, g: g, n: n, index: i}
+		c := &upgradeNode{u: u, g: g, n: n, index: i, op: n.GetOpType()}
 		if err := rule(c); err != nil {
 			u.errs = append(u.errs, err)
 			g.Node = append(g.Node, orig)
@@ -241,6 +245,7 @@ type upgradeNode struct {
 	g     *onnx.GraphProto
 	n     *onnx.NodeProto
 	index int
+	op    string // the node's op type before the conversion, for errors
 }
 
 // keep appends the (possibly changed) node to the graph.
@@ -336,7 +341,7 @@ func (c *upgradeNode) used(x string) bool { return x != "" && c.u.consumers[x] >
 
 // errorf reports a node that cannot be converted; what to do goes last.
 func (c *upgradeNode) errorf(format string, args ...any) error {
-	return fmt.Errorf("node %s, opset %d: %s", describeNode(c.index, c.n.GetName(), c.n.GetOpType()), c.u.from, fmt.Sprintf(format, args...))
+	return fmt.Errorf("node %s, opset %d: %s", describeNode(c.index, c.n.GetName(), c.op), c.u.from, fmt.Sprintf(format, args...))
 }
 
 // constFloats returns the values of a constant tensor (initializer or

@@ -197,7 +197,7 @@ func (c *upgradeNode) resizeFrom10(mode, scales string) error {
 		}
 		switch {
 		case up && down:
-			return c.errorf("nearest %s enlarges some axes and shrinks others (scales %v), which Resize-11+ cannot round the same way; re-export with opset 11 or later", c.n.GetOpType(), v)
+			return c.errorf("nearest %s enlarges some axes and shrinks others (scales %v), which Resize-11+ cannot round the same way; re-export with opset 11 or later", c.op, v)
 		case down:
 			rounding = "ceil"
 		}
@@ -422,5 +422,5 @@ func scanUpgrade(c *upgradeNode) error {
 }
 
 func experimental(c *upgradeNode) error {
-	return c.errorf("%s is an experimental operator that ONNX removed and zerocost does not convert; re-export the model without it (or replace it with standard operators)", c.n.GetOpType())
+	return c.errorf("%s is an experimental operator that ONNX removed and zerocost does not convert; re-export the model without it (or replace it with standard operators)", c.op)
 }
