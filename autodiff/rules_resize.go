@@ -13,8 +13,75 @@ import (
 // to (d0, s0, d1, s1, …) and a ReduceSum over the s axes. Other modes
 // (linear, cubic) and fractional factors have no rule yet.
 func resizeGrad(c *gctx) error {
+	factors, err := c.nearestFactors()
+	if err != nil {
+		return err
+	}
+	shape, sumAxes, err := c.blockShape(factors, false)
+	if err != nil {
+		return err
+	}
+	if len(sumAxes) == 0 {
+		c.set(0, c.dOut(0))
+		return nil
+	}
+	blocks := c.reshape(c.tmp("blocks"), c.dOut(0), c.ints(shape...))
+	c.set(0, c.reduce(c.tmp("dX"), "ReduceSum", blocks, sumAxes, false))
+	return nil
+}
+
+// lowerResize writes a nearest Resize by whole factors with Reshape, Expand
+// and Reshape, which run in float64 (ONNX Runtime's CPU Resize has no
+// float64 kernel, and float32 would overflow synflow's values).
+func lowerResize(c *gctx) error {
+	factors, err := c.nearestFactors()
+	if err != nil {
+		return err
+	}
+	shape, splitAxes, err := c.blockShape(factors, true)
+	if err != nil {
+		return err
+	}
+	if len(splitAxes) == 0 {
+		c.g.Node = append(c.g.Node, ox.Node("Identity", c.n.GetName(), c.n.Input[:1], c.n.Output))
+		return nil
+	}
+	target := make([]int64, len(shape))
+	for i := range target {
+		target[i] = 1
+	}
+	for i, a := range splitAxes {
+		target[a] = factors[c.splitAxis(factors, i)]
+	}
+	blocks := c.reshape(c.tmp("blocks"), c.in(0), c.ints(shape...))
+	copied := c.op("copied", "Expand", []string{blocks, c.ints(target...)})
+	out, err := c.staticOrCopied(c.outDims(0), factors)
+	if err != nil {
+		return err
+	}
+	c.g.Node = append(c.g.Node, ox.Node("Reshape", c.n.GetName(), []string{copied, c.ints(out...)}, c.n.Output))
+	return nil
+}
+
+// splitAxis returns the input axis of the i-th factor greater than 1.
+func (c *gctx) splitAxis(factors []int64, i int) int {
+	for a, s := range factors {
+		if s > 1 {
+			if i == 0 {
+				return a
+			}
+			i--
+		}
+	}
+	return -1
+}
+
+// nearestFactors checks that the node is a nearest Resize whose every input
+// element fills a whole block of the output, and returns the block size
+// (the whole factor) of every axis.
+func (c *gctx) nearestFactors() ([]int64, error) {
 	if mode := ox.AttrStringOr(c.n, "mode", "nearest"); mode != "nearest" {
-		return c.errorf("Resize mode %q has no gradient rule (only nearest with whole factors)", mode)
+		return nil, c.errorf("Resize mode %q is not supported (only nearest with whole factors)", mode)
 	}
 	ctm := ox.AttrStringOr(c.n, "coordinate_transformation_mode", "half_pixel")
 	rounding := ox.AttrStringOr(c.n, "nearest_mode", "round_prefer_floor")
@@ -25,22 +92,25 @@ func resizeGrad(c *gctx) error {
 	case ctm == "asymmetric" && rounding == "floor":
 	case (ctm == "half_pixel" || ctm == "pytorch_half_pixel") && (rounding == "round_prefer_floor" || rounding == "round_prefer_ceil"):
 	default:
-		return c.errorf("nearest Resize with coordinate_transformation_mode %q and nearest_mode %q does not copy whole blocks; no gradient rule", ctm, rounding)
+		return nil, c.errorf("nearest Resize with coordinate_transformation_mode %q and nearest_mode %q does not copy whole blocks; not supported", ctm, rounding)
 	}
 	if ox.HasAttr(c.n, "axes") {
-		return c.errorf("Resize with the axes attribute has no gradient rule")
+		return nil, c.errorf("Resize with the axes attribute is not supported")
 	}
 	xd, yd := c.inDims(0), c.outDims(0)
 	if len(xd) == 0 || len(xd) != len(yd) {
-		return c.errorf("the ranks of input and output (%v, %v) are not known", xd, yd)
+		return nil, c.errorf("the ranks of input and output (%v, %v) are not known", xd, yd)
 	}
-	factors, err := c.resizeFactors(xd, yd)
-	if err != nil {
-		return err
-	}
-	// Target shape of the Reshape: a dynamic dimension is copied (0) while
-	// no split has shifted the positions yet, or inferred (-1) once.
-	var shape, sumAxes []int64
+	return c.resizeFactors(xd, yd)
+}
+
+// blockShape returns the input's shape with every upsampled axis followed
+// by a block axis: its factor (for dY, blocks=false) or 1 (for x,
+// blocks=true), and the positions of the block axes. A dynamic dimension is
+// copied (0) while no block axis has shifted the positions, or inferred
+// (-1) once.
+func (c *gctx) blockShape(factors []int64, ones bool) (shape, blockAxes []int64, err error) {
+	xd := c.inDims(0)
 	split, inferred := false, false
 	for i, s := range factors {
 		d := xd[i]
@@ -52,21 +122,41 @@ func resizeGrad(c *gctx) error {
 		case !inferred:
 			shape, inferred = append(shape, -1), true
 		default:
-			return c.errorf("more than one dynamic dimension (%v) after an upsampled axis; give static input shapes", xd)
+			return nil, nil, c.errorf("more than one dynamic dimension (%v) after an upsampled axis; give static input shapes", xd)
 		}
 		if s > 1 {
-			sumAxes = append(sumAxes, int64(len(shape)))
-			shape = append(shape, s)
+			blockAxes = append(blockAxes, int64(len(shape)))
+			if ones {
+				shape = append(shape, 1)
+			} else {
+				shape = append(shape, s)
+			}
 			split = true
 		}
 	}
-	if len(sumAxes) == 0 {
-		c.set(0, c.dOut(0))
-		return nil
+	return shape, blockAxes, nil
+}
+
+// staticOrCopied returns the output shape for the last Reshape of
+// lowerResize: static sizes, 0 for a dynamic leading axis that is not
+// upsampled, -1 once otherwise.
+func (c *gctx) staticOrCopied(yd, factors []int64) ([]int64, error) {
+	out := make([]int64, len(yd))
+	split, inferred := false, false
+	for i, d := range yd {
+		switch {
+		case d >= 0:
+			out[i] = d
+		case factors[i] == 1 && !split:
+			out[i] = 0
+		case !inferred:
+			out[i], inferred = -1, true
+		default:
+			return nil, c.errorf("more than one dynamic dimension (%v) after an upsampled axis; give static input shapes", yd)
+		}
+		split = split || factors[i] > 1
 	}
-	blocks := c.reshape(c.tmp("blocks"), c.dOut(0), c.ints(shape...))
-	c.set(0, c.reduce(c.tmp("dX"), "ReduceSum", blocks, sumAxes, false))
-	return nil
+	return out, nil
 }
 
 // resizeFactors returns the whole upsampling factor of every axis: from the
@@ -90,13 +180,13 @@ func (c *gctx) resizeFactors(xd, yd []int64) ([]int64, error) {
 		case haveScales && len(scales) == len(xd):
 			s := scales[i]
 			if s < 1 || s != math.Trunc(s) {
-				return nil, c.errorf("scale %v on axis %d is not a whole factor; no gradient rule", s, i)
+				return nil, c.errorf("scale %v on axis %d is not a whole factor (only nearest Resize by whole factors is supported)", s, i)
 			}
 			factors[i] = int64(s)
 		case xd[i] > 0 && yd[i] > 0 && yd[i]%xd[i] == 0:
 			factors[i] = yd[i] / xd[i]
 		default:
-			return nil, c.errorf("axis %d goes from %d to %d: not a known whole factor; no gradient rule", i, xd[i], yd[i])
+			return nil, c.errorf("axis %d goes from %d to %d: not by a known whole factor (only nearest Resize by whole factors is supported)", i, xd[i], yd[i])
 		}
 		if xd[i] > 0 && yd[i] > 0 && yd[i] != xd[i]*factors[i] {
 			return nil, c.errorf("axis %d goes from %d to %d, not by the factor %d", i, xd[i], yd[i], factors[i])
