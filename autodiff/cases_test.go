@@ -124,6 +124,14 @@ func ruleCases() []gradCase {
 		{name: "Expand", nodes: one("Expand", "x", "s"), inputs: []in{f("x", 3, 1), ints("s", 2, 3, 4)}, double: true},
 		{name: "Tile", nodes: one("Tile", "x", "r"), inputs: []in{f("x", -1, 2, 3), ints("r", 1, 2, 2)}, double: true},
 		{name: "Pad", nodes: one("Pad", "x", "p"), inputs: []in{f("x", -1, 2, 3), ints("p", 0, 1, 0, 0, 2, 1)}, double: true},
+		{name: "Pad/computed-pads-crop", nodes: []*onnx.NodeProto{
+			node("Concat", []string{"p0", "p1"}, []string{"p"}, ai("axis", 0)),
+			node("Pad", []string{"x", "p"}, []string{"y"}),
+		}, inputs: []in{f("x", -1, 3, 4), ints("p0", 0, 1, -1), ints("p1", 0, -1, 2)}, double: true},
+		{name: "Resize/nearest-asymmetric", nodes: oneA("Resize", []string{"x", "", "sc"}, ox.AttrString("coordinate_transformation_mode", "asymmetric"), ox.AttrString("nearest_mode", "floor")),
+			inputs: []in{f("x", -1, 2, 3, 2), {name: "sc", dims: []int64{4}, consts: []float64{1, 1, 2, 3}}}},
+		{name: "Resize/nearest-half-pixel-sizes", nodes: oneA("Resize", []string{"x", "", "", "sz"}),
+			inputs: []in{f("x", 2, 2, 3, 2), ints("sz", 2, 4, 3, 4)}},
 		{name: "ReduceSum/keep", nodes: oneA("ReduceSum", []string{"x", "ax"}, ai("keepdims", 1)), inputs: []in{x, ints("ax", 1)}, double: true},
 		{name: "ReduceSum/drop-all", nodes: []*onnx.NodeProto{
 			node("ReduceSum", []string{"x"}, []string{"s"}, ai("keepdims", 0)),

@@ -12,8 +12,9 @@ import (
 // GlobalAveragePool kernels are float32-only, so convolutions become
 // im2col products (strided slices of the padded input, stacked, times the
 // weight with MatMul), average pools become sums of slices times the inverse
-// window counts, global average pools ReduceMean, and HardSigmoid and
-// HardSwish their Clip forms. Every float initializer, input and Cast
+// window counts, global average pools ReduceMean, nearest Resize by whole
+// factors Reshape and Expand, and HardSigmoid and HardSwish their Clip
+// forms. Every float initializer, input and Cast
 // becomes float64. shapes are the model's tensor shapes at the input size
 // it will run at (the spatial sizes must be static).
 //
@@ -79,6 +80,8 @@ func LowerToFloat64(m *ox.Model, shapes Shapes) (*ox.Model, error) {
 			x32 := c.op("x_f32", "Cast", []string{n.Input[0]}, ox.AttrInt("to", int64(ox.Float)))
 			y32 := c.op("erf_f32", "Erf", []string{x32})
 			e.g.Node = append(e.g.Node, ox.Node("Cast", n.GetName(), []string{y32}, n.Output, ox.AttrInt("to", int64(ox.Double))))
+		case "Resize":
+			err = lowerResize(c)
 		case "ConvTranspose", "LayerNormalization":
 			return nil, fmt.Errorf("autodiff: %s: node %q (%s) has no float64 kernel in ONNX Runtime's CPU provider", m.Name(), n.GetName(), n.GetOpType())
 		default:

@@ -7,16 +7,18 @@ import (
 	ox "github.com/zerocost/zerocost/onnximport"
 )
 
-// MinOpset is the oldest ai.onnx opset Normalize accepts; models from 13 to
-// 16 are lifted to TargetOpset (no operator used by classifiers changed
-// meaning between them, and the gradient of MaxPool, Slice and Gather needs
-// ScatterElements with reduction="add", which opset 16 introduced).
+// MinOpset is the oldest ai.onnx opset Normalize accepts; models of opsets
+// 7 to 16 are upgraded to TargetOpset first (onnximport's UpgradeOpset,
+// which Load and Parse already apply to files). Opset 17 is the target because the
+// gradient of MaxPool, Slice and Gather needs ScatterElements with
+// reduction="add" (opset 16) and LayerNormalization is an operator from 17.
 const (
-	MinOpset    = 13
-	TargetOpset = 17
+	MinOpset    = ox.MinUpgradeOpset
+	TargetOpset = ox.UpgradeTarget
 )
 
 // Normalize returns a copy of m ready for differentiation:
+//   - a model of opset 7 to 16 is upgraded to opset 17;
 //   - every node has a name;
 //   - Constant nodes become initializers, so weights held in Constant nodes
 //     are parameters like any other;
@@ -32,15 +34,13 @@ const (
 // uses batch statistics, as PyTorch's train mode does).
 func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 	if v := m.Opset(); v < MinOpset {
-		return nil, fmt.Errorf("autodiff: %s uses opset %d; zerocost needs opset >= %d: re-export the model (for example torch.onnx.export(..., opset_version=17))", m.Name(), v, MinOpset)
+		return nil, fmt.Errorf("autodiff: %s uses ai.onnx opset %d; zerocost reads opsets %d and later: re-export the model (for example torch.onnx.export(..., opset_version=17)) or convert it (python: onnx.version_converter.convert_version(model, 17))", m.Name(), v, MinOpset)
 	}
 	out := m.Clone()
-	out.NameNodes()
-	for _, o := range out.Proto.GetOpsetImport() {
-		if (o.GetDomain() == "" || o.GetDomain() == "ai.onnx") && o.GetVersion() < TargetOpset {
-			o.Version = TargetOpset
-		}
+	if err := out.UpgradeOpset(TargetOpset); err != nil {
+		return nil, err
 	}
+	out.NameNodes()
 	if out.Proto.GetIrVersion() < 8 {
 		out.Proto.IrVersion = 8
 	}

@@ -1,5 +1,7 @@
 package autodiff
 
+import ox "github.com/zerocost/zerocost/onnximport"
+
 // rule is the gradient of one op type. inputs lists the inputs that can
 // carry a gradient (nil: all of them); the others are stop-gradient edges
 // (shapes, indices, axes, bounds, running statistics).
@@ -76,6 +78,7 @@ var rules = map[string]rule{
 	"Expand":          {expandGrad, []int{0}},
 	"Tile":            {tileGrad, []int{0}},
 	"Pad":             {padGrad, []int{0}},
+	"Resize":          {resizeGrad, []int{0}},
 	"ReduceSum":       {reduceSumGrad, []int{0}},
 	"ReduceMean":      {reduceMeanGrad, []int{0}},
 	"ScatterElements": {scatterElementsGrad, []int{0, 2}},
@@ -113,4 +116,48 @@ func SupportedOps() []string {
 		ops = append(ops, op)
 	}
 	return ops
+}
+
+// StopGradientInitializers returns the initializers of a normalised model
+// that reach the graph outputs only through inputs that stop the gradient
+// (shapes, axes, Resize scales and roi, bounds, running statistics) or
+// through ops without gradients: constants of the model, not parameters,
+// even when they are float tensors. An initializer that reaches no output
+// at all is not listed.
+func StopGradientInitializers(m *ox.Model) map[string]bool {
+	g := m.Graph()
+	// Walking the nodes backwards: reaches marks tensors with any path to
+	// an output, live those with a path along which a gradient flows.
+	reaches, live := map[string]bool{}, map[string]bool{}
+	for _, o := range g.GetOutput() {
+		reaches[o.GetName()], live[o.GetName()] = true, true
+	}
+	nodes := g.GetNode()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		anyReaches, anyLive := false, false
+		for _, o := range n.GetOutput() {
+			anyReaches = anyReaches || reaches[o]
+			anyLive = anyLive || live[o]
+		}
+		r, hasRule := rules[n.GetOpType()]
+		for j, in := range n.GetInput() {
+			if in == "" {
+				continue
+			}
+			reaches[in] = reaches[in] || anyReaches
+			// An op without a rule is assumed to pass gradients (it is
+			// reported as unsupported elsewhere).
+			if anyLive && !noGradient[n.GetOpType()] && (!hasRule || r.differentiable(j)) {
+				live[in] = true
+			}
+		}
+	}
+	stop := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		if reaches[t.GetName()] && !live[t.GetName()] {
+			stop[t.GetName()] = true
+		}
+	}
+	return stop
 }

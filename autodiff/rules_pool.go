@@ -214,7 +214,15 @@ func padGrad(c *gctx) error {
 	if c.in(1) != "" {
 		var err error
 		if pads, err = c.constInts(c.in(1)); err != nil {
-			return err
+			// Pads computed in the graph (PyTorch's opset-11 F.pad builds
+			// them from constants): padding dY by -pads crops it where x was
+			// padded and fills zeros where x was cropped.
+			inputs := []string{c.dOut(0), c.op("neg_pads", "Neg", []string{c.in(1)})}
+			if c.in(3) != "" {
+				inputs = append(inputs, "", c.in(3))
+			}
+			c.set(0, c.op("dX", "Pad", inputs))
+			return nil
 		}
 	} else {
 		pads = c.attrInts("pads", nil)

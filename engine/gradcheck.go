@@ -88,8 +88,9 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 	for _, o := range opts.Only {
 		only[o] = true
 	}
+	constants := autodiff.StopGradientInitializers(fwd) // Resize scales, running statistics, …
 	for _, t := range fwd.Graph().GetInitializer() {
-		if IsParameter(t) && (len(only) == 0 || only[t.GetName()]) {
+		if IsParameter(t) && !constants[t.GetName()] && (len(only) == 0 || only[t.GetName()]) {
 			wrt = append(wrt, t.GetName())
 			kinds[t.GetName()] = "param"
 		}

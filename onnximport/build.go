@@ -121,6 +121,14 @@ func AttrIntsOr(n *onnx.NodeProto, name string, def []int64) []int64 {
 	return def
 }
 
+// AttrFloatsOr returns the float-list attribute name of n, or def when absent.
+func AttrFloatsOr(n *onnx.NodeProto, name string, def []float32) []float32 {
+	if a := Attribute(n, name); a != nil {
+		return a.GetFloats()
+	}
+	return def
+}
+
 // AttrStringOr returns the string attribute name of n, or def when absent.
 func AttrStringOr(n *onnx.NodeProto, name string, def string) string {
 	if a := Attribute(n, name); a != nil {

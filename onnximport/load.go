@@ -48,7 +48,8 @@ func (m *Model) Name() string {
 }
 
 // Load reads and checks the ONNX model in path. Initializers stored as
-// external data are read from files next to path and made inline.
+// external data are read from files next to path and made inline. A model
+// of ai.onnx opset 7 to 16 is upgraded to opset 17 (see UpgradeOpset).
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -66,6 +67,7 @@ func Load(path string) (*Model, error) {
 
 // Parse reads and checks an ONNX model held in data. baseDir is the folder
 // that external-data locations are relative to ("" when the model has none).
+// A model of ai.onnx opset 7 to 16 is upgraded to opset 17 (see UpgradeOpset).
 func Parse(data []byte, baseDir string) (*Model, error) {
 	return parse(data, "", baseDir)
 }
@@ -92,8 +94,20 @@ func parse(data []byte, path, baseDir string) (*Model, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
 	}
+	// Half precision first, so that the conversions of old operators below
+	// see (and create) float32 tensors only.
 	if _, err := m.ToFloat32(); err != nil {
 		return nil, err
+	}
+	// Opsets 7 to 16 are read as opset 17 (an older one is left for the
+	// caller to refuse: it may only want the layer table).
+	if v := m.Opset(); v >= MinUpgradeOpset && v < UpgradeTarget {
+		if err := m.UpgradeOpset(UpgradeTarget); err != nil {
+			return nil, err
+		}
+		if err := m.Check(); err != nil {
+			return nil, fmt.Errorf("%w (after upgrading the opset: a zerocost bug, please report it)", err)
+		}
 	}
 	return m, nil
 }
