@@ -12,16 +12,22 @@ import (
 // static sequence length into MatMul, Add, Mul, Split, Concat, Where and the
 // gate activations, so that the existing rules differentiate them.
 //
-// Layout of the unrolled graph: every state is kept as [batch, directions,
-// 1, hidden], and the input projection of all time steps and directions is
-// one MatMul of X ([batch, 1, seq, input]) with Transpose(W) ([directions,
-// input, gates·hidden]), giving [batch, directions, seq, gates·hidden]. The
-// reverse direction reads the time steps in reverse order (a Split and a
-// Concat in reverse), so that both directions advance together, one
-// MatMul with Transpose(R) per step. W and R stay the node's own tensors:
-// when they are initializers (exports with constant folding, torch's
-// default), onnximport.Layers sees them as the weights of a MatMul through
-// a Transpose, one layer each with fan-in input (W) and hidden (R).
+// Layout of the unrolled graph: every state is a column, [batch,
+// directions, hidden, 1], and the input projection of all time steps and
+// directions is one MatMul of W ([directions, gates·hidden, input]) with X
+// ([batch, 1, input, seq]), giving [batch, directions, gates·hidden, seq].
+// The reverse direction reads the time steps in reverse order (a Split and
+// a Concat in reverse), so that both directions advance together, one
+// MatMul of R with the state per step. W, R and B stay the node's own
+// tensors, read as they are (no Transpose of a weight feeds a MatMul: ONNX
+// Runtime would fuse it into FusedMatMul, which has no float64 kernel).
+//
+// The weights are not layers (onnximport.Layers): the weight is MatMul's
+// first operand. The reference implementation of the proxies counts only
+// Conv2d and Linear modules, not nn.LSTM, nn.GRU or nn.RNN, and PyTorch's
+// training-mode exports compute W, R and B from the per-direction
+// parameters (Slice, Concat), so they would be layers in some exports and
+// not in others.
 
 // recurrentKind describes one of the three recurrent ops.
 type recurrentKind struct {
@@ -118,23 +124,24 @@ func unrollRecurrent(e *emitter, n *onnx.NodeProto, k knownDims) error {
 		return fail("%v", err)
 	}
 
-	// X as [batch, 1, seq, input], projected for every step and direction.
-	xb := x
-	if layout == 0 {
-		xb = e.transpose(u.name+"/x_bsi", x, []int64{1, 0, 2})
+	// X as [batch, 1, input, seq], projected for every step and direction.
+	perm := []int64{1, 2, 0}
+	if layout == 1 {
+		perm = []int64{0, 2, 1}
 	}
-	xw := e.node(u.name+"/xw", "MatMul", []string{e.unsqueeze(u.name+"/x_b1si", xb, []int64{1}), e.transpose(u.name+"/w_t", w, []int64{0, 2, 1})})
+	xcols := e.unsqueeze(u.name+"/x_b1is", e.transpose(u.name+"/x_bis", x, perm), []int64{1})
+	xw := e.node(u.name+"/xw", "MatMul", []string{w, xcols})
 	gh := u.kind.gates * u.hidden
-	var rb string // recurrent bias added per step (GRU), [dirs, 1, gates·hidden]
+	var rb string // recurrent bias added per step (GRU), [dirs, gates·hidden, 1]
 	if b := in(3); b != "" {
 		wb := e.node(u.name+"/wb", "Slice", []string{b, e.ints(0), e.ints(gh), e.ints(1)})
 		rbias := e.node(u.name+"/rb", "Slice", []string{b, e.ints(gh), e.ints(2 * gh), e.ints(1)})
 		if op == "GRU" {
-			xw = e.node(u.name+"/xw_b", "Add", []string{xw, e.unsqueeze(u.name+"/wb_d1g", wb, []int64{1})})
-			rb = e.unsqueeze(u.name+"/rb_d1g", rbias, []int64{1})
+			xw = e.node(u.name+"/xw_b", "Add", []string{xw, e.unsqueeze(u.name+"/wb_dg1", wb, []int64{2})})
+			rb = e.unsqueeze(u.name+"/rb_dg1", rbias, []int64{2})
 		} else {
 			bias := e.node(u.name+"/bias", "Add", []string{wb, rbias})
-			xw = e.node(u.name+"/xw_b", "Add", []string{xw, e.unsqueeze(u.name+"/bias_d1g", bias, []int64{1})})
+			xw = e.node(u.name+"/xw_b", "Add", []string{xw, e.unsqueeze(u.name+"/bias_dg1", bias, []int64{2})})
 		}
 	}
 	steps := u.splitTime(u.name+"/xw_step", u.alignDirections(u.name+"/xw_aligned", xw))
@@ -165,27 +172,26 @@ func unrollRecurrent(e *emitter, n *onnx.NodeProto, k knownDims) error {
 		if layout == 0 {
 			v = e.transpose(u.name+"/"+label+"_bdh", v, []int64{1, 0, 2})
 		}
-		return e.unsqueeze(u.name+"/"+label+"_bd1h", v, []int64{2})
+		return e.unsqueeze(u.name+"/"+label+"_bdh1", v, []int64{3})
 	}
 	h, c := state(5, "h0"), state(6, "c0")
 	var peep [3]string
 	if op == "LSTM" && in(7) != "" {
-		pp := e.unsqueeze(u.name+"/p_d1p", in(7), []int64{1})
-		parts := e.nodeN(u.name+"/p_split", "Split", []string{pp, e.ints(u.hidden, u.hidden, u.hidden)}, 3, ox.AttrInt("axis", 2))
+		pp := e.unsqueeze(u.name+"/p_dp1", in(7), []int64{2})
+		parts := e.nodeN(u.name+"/p_split", "Split", []string{pp, e.ints(u.hidden, u.hidden, u.hidden)}, 3, ox.AttrInt("axis", 1))
 		copy(peep[:], parts) // i, o, f
 	}
-	rt := e.transpose(u.name+"/r_t", r, []int64{0, 2, 1})
 	ys := make([]string, u.seq)
 	for s := int64(0); s < u.seq; s++ {
 		base := fmt.Sprintf("%s/t%d", u.name, s)
 		var hNew, cNew string
 		switch op {
 		case "LSTM":
-			hNew, cNew = u.lstmCell(base, steps[s], h, c, rt, peep)
+			hNew, cNew = u.lstmCell(base, steps[s], h, c, r, peep)
 		case "GRU":
-			hNew = u.gruCell(base, steps[s], h, rt, rb)
+			hNew = u.gruCell(base, steps[s], h, r, rb)
 		default:
-			hNew = u.rnnCell(base, steps[s], h, rt)
+			hNew = u.rnnCell(base, steps[s], h, r)
 		}
 		if masks == nil {
 			h, c, ys[s] = hNew, cNew, hNew
@@ -213,17 +219,17 @@ func unrollRecurrent(e *emitter, n *onnx.NodeProto, k knownDims) error {
 	if y := out(0); y != "" {
 		all := ys[0]
 		if len(ys) > 1 {
-			all = e.node(u.name+"/y_bdsh", "Concat", ys, ox.AttrInt("axis", 2))
+			all = e.node(u.name+"/y_bdhs", "Concat", ys, ox.AttrInt("axis", 3))
 		}
 		all = u.alignDirections(u.name+"/y_aligned", all)
-		perm := []int64{2, 1, 0, 3} // [seq, dirs, batch, hidden]
+		perm := []int64{3, 1, 0, 2} // [seq, dirs, batch, hidden]
 		if layout == 1 {
-			perm = []int64{0, 2, 1, 3} // [batch, seq, dirs, hidden]
+			perm = []int64{0, 3, 1, 2} // [batch, seq, dirs, hidden]
 		}
 		e.g.Node = append(e.g.Node, ox.Node("Transpose", e.fresh(u.name+"/Y"), []string{all}, []string{y}, ox.AttrInts("perm", perm...)))
 	}
 	final := func(v, name string) {
-		sq := e.node(u.name+"/final_bdh", "Squeeze", []string{v, e.ints(2)})
+		sq := e.node(u.name+"/final_bdh", "Squeeze", []string{v, e.ints(3)})
 		if layout == 1 {
 			e.g.Node = append(e.g.Node, ox.Node("Identity", e.fresh(u.name+"/final"), []string{sq}, []string{name}))
 			return
@@ -331,12 +337,12 @@ func (u *rnnUnroller) actClip(base string, a activation, x string, clip bool) st
 	}
 }
 
-// recurrent returns gates + h·Rᵀ (just gates for the zero initial state).
-func (u *rnnUnroller) recurrent(base, gates, h, rt string) string {
+// recurrent returns gates + R·h (just gates for the zero initial state).
+func (u *rnnUnroller) recurrent(base, gates, h, r string) string {
 	if h == "" {
 		return gates
 	}
-	return u.e.node(base, "Add", []string{gates, u.e.node(base+"_hr", "MatMul", []string{h, rt})})
+	return u.e.node(base, "Add", []string{gates, u.e.node(base+"_rh", "MatMul", []string{r, h})})
 }
 
 func (u *rnnUnroller) split(base, x string, parts int) []string {
@@ -344,14 +350,14 @@ func (u *rnnUnroller) split(base, x string, parts int) []string {
 	for i := range sizes {
 		sizes[i] = u.hidden
 	}
-	return u.e.nodeN(base, "Split", []string{x, u.e.ints(sizes...)}, parts, ox.AttrInt("axis", 3))
+	return u.e.nodeN(base, "Split", []string{x, u.e.ints(sizes...)}, parts, ox.AttrInt("axis", 2))
 }
 
 // lstmCell is one LSTM step (gate order i, o, f, c as ONNX stores them;
 // peepholes p in order i, o, f).
-func (u *rnnUnroller) lstmCell(base, xw, h, c, rt string, p [3]string) (string, string) {
+func (u *rnnUnroller) lstmCell(base, xw, h, c, r string, p [3]string) (string, string) {
 	e := u.e
-	g := u.split(base+"/gates", u.recurrent(base+"/pre", xw, h, rt), 4)
+	g := u.split(base+"/gates", u.recurrent(base+"/pre", xw, h, r), 4)
 	peep := func(label, gate, pv, cv string) string {
 		if pv == "" || cv == "" {
 			return gate
@@ -378,13 +384,13 @@ func (u *rnnUnroller) lstmCell(base, xw, h, c, rt string, p [3]string) (string, 
 }
 
 // gruCell is one GRU step (gate order z, r, h).
-func (u *rnnUnroller) gruCell(base, xw, h, rt, rb string) string {
+func (u *rnnUnroller) gruCell(base, xw, h, r, rb string) string {
 	e := u.e
 	xg := u.split(base+"/x_gates", xw, 3)
-	var hr string // h·Rᵀ + Rb, or Rb alone for the zero state, or nothing
+	var hr string // R·h + Rb, or Rb alone for the zero state, or nothing
 	switch {
 	case h != "":
-		hr = e.node(base+"/hr", "MatMul", []string{h, rt})
+		hr = e.node(base+"/rh", "MatMul", []string{r, h})
 		if rb != "" {
 			hr = e.node(base+"/hr_b", "Add", []string{hr, rb})
 		}
@@ -400,29 +406,29 @@ func (u *rnnUnroller) gruCell(base, xw, h, rt, rb string) string {
 	}
 	if hr != "" {
 		if h == "" {
-			// Rb alone, [dirs, 1, 3·hidden]: split on its last axis.
-			hg = e.nodeN(base+"/h_gates", "Split", []string{hr, e.ints(u.hidden, u.hidden, u.hidden)}, 3, ox.AttrInt("axis", 2))
+			// Rb alone, [dirs, 3·hidden, 1].
+			hg = e.nodeN(base+"/h_gates", "Split", []string{hr, e.ints(u.hidden, u.hidden, u.hidden)}, 3, ox.AttrInt("axis", 1))
 		} else {
 			hg = u.split(base+"/h_gates", hr, 3)
 		}
 	}
 	f, g := u.acts[0], u.acts[1]
 	z := u.act(base+"/z", f, pre("z", 0))
-	r := u.act(base+"/r", f, pre("r", 1))
+	rg := u.act(base+"/r", f, pre("r", 1))
 	var cand string
 	switch {
 	case hr == "":
 		cand = xg[2]
 	case ox.AttrIntOr(u.n, "linear_before_reset", 0) != 0:
-		cand = e.node(base+"/h_pre", "Add", []string{xg[2], e.node(base+"/r_hr", "Mul", []string{r, hg[2]})})
+		cand = e.node(base+"/h_pre", "Add", []string{xg[2], e.node(base+"/r_hr", "Mul", []string{rg, hg[2]})})
 	case h == "":
 		cand = e.node(base+"/h_pre", "Add", []string{xg[2], hg[2]}) // (r ⊙ 0)·Rhᵀ + Rbh
 	default:
-		// (r ⊙ h)·Rᵀ, of which the h block is used (keeps R one MatMul operand).
-		rh := u.split(base+"/rh_gates", e.node(base+"/rh_r", "MatMul", []string{e.node(base+"/rh", "Mul", []string{r, h}), rt}), 3)
+		// R·(r ⊙ h), of which the h block is used (R stays one MatMul operand).
+		rh := u.split(base+"/rh_gates", e.node(base+"/r_rh", "MatMul", []string{r, e.node(base+"/rh", "Mul", []string{rg, h})}), 3)
 		pre := e.node(base+"/h_pre", "Add", []string{xg[2], rh[2]})
 		if rb != "" {
-			rbh := e.node(base+"/rbh", "Slice", []string{rb, e.ints(2 * u.hidden), e.ints(3 * u.hidden), e.ints(2)})
+			rbh := e.node(base+"/rbh", "Slice", []string{rb, e.ints(2 * u.hidden), e.ints(3 * u.hidden), e.ints(1)})
 			pre = e.node(base+"/h_pre_b", "Add", []string{pre, rbh})
 		}
 		cand = pre
@@ -436,11 +442,11 @@ func (u *rnnUnroller) gruCell(base, xw, h, rt, rb string) string {
 }
 
 // rnnCell is one step of the plain RNN.
-func (u *rnnUnroller) rnnCell(base, xw, h, rt string) string {
-	return u.act(base+"/h", u.acts[0], u.recurrent(base+"/pre", xw, h, rt))
+func (u *rnnUnroller) rnnCell(base, xw, h, r string) string {
+	return u.act(base+"/h", u.acts[0], u.recurrent(base+"/pre", xw, h, r))
 }
 
-// splitTime splits x ([batch, dirs, seq, …]) into its seq steps.
+// splitTime splits x ([batch, dirs, features, seq]) into its seq steps.
 func (u *rnnUnroller) splitTime(base, x string) []string {
 	if u.seq == 1 {
 		return []string{x}
@@ -449,10 +455,10 @@ func (u *rnnUnroller) splitTime(base, x string) []string {
 	for i := range ones {
 		ones[i] = 1
 	}
-	return u.e.nodeN(base, "Split", []string{x, u.e.ints(ones...)}, int(u.seq), ox.AttrInt("axis", 2))
+	return u.e.nodeN(base, "Split", []string{x, u.e.ints(ones...)}, int(u.seq), ox.AttrInt("axis", 3))
 }
 
-// reverseTime reverses x along its time axis (2).
+// reverseTime reverses x along its time axis (3).
 func (u *rnnUnroller) reverseTime(base, x string) string {
 	steps := u.splitTime(base+"_steps", x)
 	if len(steps) == 1 {
@@ -462,11 +468,11 @@ func (u *rnnUnroller) reverseTime(base, x string) string {
 	for i, s := range steps {
 		rev[len(steps)-1-i] = s
 	}
-	return u.e.node(base, "Concat", rev, ox.AttrInt("axis", 2))
+	return u.e.node(base, "Concat", rev, ox.AttrInt("axis", 3))
 }
 
 // alignDirections reverses the time axis of the reverse direction of x
-// ([batch, dirs, seq, …]): from time order to step order, and back.
+// ([batch, dirs, features, seq]): from time order to step order, and back.
 func (u *rnnUnroller) alignDirections(base, x string) string {
 	switch u.dir {
 	case "reverse":
