@@ -358,7 +358,7 @@ func unrollScan(e *emitter, n *onnx.NodeProto, k knownDims) ([]*onnx.NodeProto, 
 			axis += int64(len(d))
 		}
 		if d == nil || axis < 0 || int(axis) >= len(d) || d[axis] <= 0 {
-			return nil, fail("the length of scan input %q along axis %d is not known before running the model; zerocost unrolls Scan over a static length: give the input's whole shape (--input-shape)", x, inAxes[j])
+			return nil, fail("the length of scan input %q along axis %d is not known before running the model; zerocost unrolls Scan over a static length: give the shape of one sample with --input-shape", x, inAxes[j])
 		}
 		if steps >= 0 && d[axis] != steps {
 			return nil, fail("scan inputs have lengths %d and %d", steps, d[axis])

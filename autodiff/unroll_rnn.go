@@ -113,7 +113,7 @@ func unrollRecurrent(e *emitter, n *onnx.NodeProto, k knownDims) error {
 	xd := k.dimsOf(x)
 	seqAxis := int(layout)
 	if len(xd) != 3 || xd[seqAxis] <= 0 {
-		return fail("the sequence length of its input %q (axis %d) is not known before running the model; zerocost unrolls recurrent ops over the static sequence length of the scoring batch: give the input's whole shape (for example --input-shape 5,3,4 for 5 steps of a batch of 3 with 4 features)", x, seqAxis)
+		return fail("the sequence length of its input %q (axis %d) is not known before running the model; zerocost unrolls recurrent ops over the static sequence length of the scoring batch: give the shape of one sample with --input-shape (for example --input-shape 5x4 for 5 steps of 4 features, batch first)", x, seqAxis)
 	}
 	u.seq = xd[seqAxis]
 	if a := ox.Attribute(n, "clip"); a != nil {

@@ -262,13 +262,32 @@ func ortRun(t *testing.T, m *ox.Model, feeds map[string]*runtime.Tensor) map[str
 }
 
 // TestRecurrentNeedsTheSequenceLength: a dynamic sequence length is refused
-// with an error naming the node and --input-shape.
+// with an error naming the node and --input-shape; WithStaticInputs with the
+// batch's shape makes it static (the whole shape of a sequence-first input;
+// one sample's shape of a batch-first one, whose batch stays dynamic).
 func TestRecurrentNeedsTheSequenceLength(t *testing.T) {
-	c := recurrentCases()[0]
-	m, _ := c.model(rand.New(rand.NewPCG(1, 1)))
-	m.Graph().Input[0] = ox.ValueInfo("x", ox.Float, []int64{-1, -1, c.input})
-	_, err := autodiff.Normalize(m, autodiff.BNTrain)
-	if err == nil || !strings.Contains(err.Error(), `node "rnn" (LSTM)`) || !strings.Contains(err.Error(), "--input-shape") {
-		t.Fatalf("want an error naming the node and --input-shape, got %v", err)
+	for _, c := range []struct {
+		layout int64
+		shape  []int64 // given to WithStaticInputs
+		want   []int64 // x's declared dims after it
+	}{
+		{0, []int64{5, 3, 4}, []int64{5, 3, 4}},
+		{1, []int64{5, 4}, []int64{-1, 5, 4}},
+	} {
+		rc := recurrentCases()[0]
+		rc.layout = c.layout
+		m, _ := rc.model(rand.New(rand.NewPCG(1, 1)))
+		m.Graph().Input[0] = ox.ValueInfo("x", ox.Float, []int64{-1, -1, rc.input})
+		_, err := autodiff.Normalize(m, autodiff.BNTrain)
+		if err == nil || !strings.Contains(err.Error(), `node "rnn" (LSTM)`) || !strings.Contains(err.Error(), "--input-shape") {
+			t.Fatalf("layout %d: want an error naming the node and --input-shape, got %v", c.layout, err)
+		}
+		fixed := autodiff.WithStaticInputs(m, c.shape)
+		if got := fixed.Inputs()[0].Dims; !equalShape(got, c.want) {
+			t.Fatalf("layout %d: WithStaticInputs(%v): want dims %v, got %v", c.layout, c.shape, c.want, got)
+		}
+		if _, err := autodiff.Normalize(fixed, autodiff.BNTrain); err != nil {
+			t.Fatalf("layout %d: after WithStaticInputs: %v", c.layout, err)
+		}
 	}
 }
