@@ -149,5 +149,6 @@ func ruleCases() []gradCase {
 		{name: "LRN/odd", nodes: oneA("LRN", []string{"x"}, ai("size", 3), af("alpha", 0.5), af("beta", 0.75), af("bias", 2)), inputs: []in{f("x", -1, 5, 2, 2)}, double: true},
 		{name: "LRN/even", nodes: oneA("LRN", []string{"x"}, ai("size", 4), af("alpha", 0.3)), inputs: []in{f("x", -1, 6, 2)}, double: true},
 	}
+	cases = append(cases, recurrentRuleCases()...) // cases_recurrent_test.go
 	return cases
 }

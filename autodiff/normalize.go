@@ -28,7 +28,10 @@ const (
 //     elementary operators;
 //   - Dropout in inference form becomes Identity, in training form it also
 //     returns its mask;
-//   - MaxPool also returns its Indices.
+//   - MaxPool also returns its Indices;
+//   - LSTM, GRU and RNN are unrolled over their static sequence length,
+//     If with a constant condition is inlined, and Loop and Scan with a
+//     static trip count are unrolled (unroll_rnn.go, inline_control.go).
 //
 // The result computes the same function as m (with BNEval; with BNTrain it
 // uses batch statistics, as PyTorch's train mode does).
@@ -46,6 +49,9 @@ func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 	}
 	g := out.Graph()
 	e := newEmitter(g, out.Opset(), nil)
+	if err := inlineControlFlow(e); err != nil {
+		return nil, fmt.Errorf("autodiff: %s: %w", m.Name(), err)
+	}
 	consumers := map[string]int{}
 	for _, n := range g.GetNode() {
 		for _, in := range n.GetInput() {
@@ -56,6 +62,7 @@ func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 		consumers[o.GetName()]++
 	}
 	rank := valueRanks(g)
+	dims := inferKnownDims(g)
 	old := g.Node
 	g.Node = nil
 	for _, n := range old {
@@ -73,6 +80,8 @@ func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 			err = decomposeLRN(e, n)
 		case "Dropout":
 			err = normalizeDropout(e, n, consumers)
+		case "LSTM", "GRU", "RNN":
+			err = unrollRecurrent(e, n, dims)
 		case "MaxPool":
 			if len(n.Output) < 2 || n.Output[1] == "" {
 				n.Output = append(n.Output[:1], e.fresh(n.GetName()+"/indices"))

@@ -74,6 +74,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 		opts.Entries = 8
 	}
 	report := &CheckReport{Model: m.Name(), UnsupportedOps: []string{}, Params: []TensorCheck{}, Inputs: []TensorCheck{}}
+	m = autodiff.WithStaticInputs(m, opts.InputShape)
 	fwd, err := autodiff.Normalize(m, opts.BN)
 	if err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
 	if shapes == nil {
 		shapes = ShapeFinder(opts.InputShape, opts.Session)
 	}
-	res, err := autodiff.Build(m, opts.Request, shapes)
+	res, err := autodiff.Build(autodiff.WithStaticInputs(m, opts.InputShape), opts.Request, shapes)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,10 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		s.m, s.opts.Batch, batchNote = fitBatchOfOne(m, b, opts)
 		m, opts = s.m, s.opts
 	}
+	if opts.Batch != nil && opts.Batch.Input != nil {
+		s.m = autodiff.WithStaticInputs(m, opts.Batch.Input.Shape) // recurrent ops unroll over the batch's length
+		m = s.m
+	}
 	if s.fwd, err = autodiff.Normalize(m, opts.BN); err != nil {
 		return nil, err
 	}
