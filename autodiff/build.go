@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -214,6 +215,9 @@ func flow(g *onnx.GraphProto, wrt []string, head string) (active, relevant map[s
 				on = true
 			}
 		}
+		for _, in := range capturedInputs(n) {
+			on = on || !has && active[in]
+		}
 		if on {
 			for _, o := range n.GetOutput() {
 				active[o] = true
@@ -231,7 +235,7 @@ func flow(g *onnx.GraphProto, wrt []string, head string) (active, relevant map[s
 		if !hit || noGradient[n.GetOpType()] {
 			continue
 		}
-		for _, in := range n.GetInput() {
+		for _, in := range append(slices.Clone(n.GetInput()), capturedInputs(n)...) {
 			if in != "" {
 				relevant[in] = true
 			}

@@ -1,14 +1,13 @@
 package data
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,10 +59,22 @@ const cifarRecord = 1 + 3*32*32
 // sample true the n records are drawn without replacement with seed;
 // otherwise the first n are taken.
 func ReadCIFAR10(path string, n int, sample bool, seed uint64) (*Batch, error) {
-	data, err := os.ReadFile(path)
+	return readCIFAR10(path, n, sample, seed, 0)
+}
+
+// readCIFAR10 is ReadCIFAR10 under a memory limit (see DataSpec.MaxMemory).
+func readCIFAR10(path string, n int, sample bool, seed uint64, limit int64) (*Batch, error) {
+	// The file, and n normalised images of at most 4 bytes per byte read.
+	data, err := readFileWithin(path, limit, 5, "CIFAR-10 file")
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, err
 	}
+	return DecodeCIFAR10(data, path, n, sample, seed)
+}
+
+// DecodeCIFAR10 is ReadCIFAR10 on the bytes of a CIFAR-10 binary file;
+// path names them in errors.
+func DecodeCIFAR10(data []byte, path string, n int, sample bool, seed uint64) (*Batch, error) {
 	if len(data) == 0 || len(data)%cifarRecord != 0 {
 		return nil, fmt.Errorf("data: %s is not a CIFAR-10 binary file: %d bytes is not a multiple of the %d-byte record", path, len(data), cifarRecord)
 	}
@@ -103,17 +114,32 @@ var npyHeader = regexp.MustCompile(`'descr':\s*'([^']*)'.*'fortran_order':\s*(Tr
 // float32) or int64 values in C order, and returns its shape and values
 // (floats as float32, integers as int64).
 func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err error) {
-	f, err := os.Open(path)
+	return readNPY(path, 0)
+}
+
+// readNPY is ReadNPY under a memory limit (see DataSpec.MaxMemory).
+func readNPY(path string, limit int64) (shape []int64, floats []float32, ints []int64, err error) {
+	// The file, and its values decoded: float64 files take 1.5 times their
+	// size again (the float64 values and their float32 copy).
+	data, err := readFileWithin(path, limit, 3, ".npy file")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("data: %w", err)
+		return nil, nil, nil, err
 	}
-	defer f.Close()
-	r := bufio.NewReader(f)
+	return DecodeNPY(data, path)
+}
+
+// DecodeNPY is ReadNPY on the bytes of a .npy file; path names them in
+// errors. It allocates no more than the bytes hold.
+func DecodeNPY(data []byte, path string) (shape []int64, floats []float32, ints []int64, err error) {
+	r := bytes.NewReader(data)
 	magic := make([]byte, 8)
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic[:6]) != "\x93NUMPY" {
 		return nil, nil, nil, fmt.Errorf("data: %s is not a .npy file", path)
 	}
 	var hlen int
+	if magic[6] < 1 || magic[6] > 3 {
+		return nil, nil, nil, fmt.Errorf("data: %s is a .npy file of format version %d; zerocost reads versions 1 to 3", path, magic[6])
+	}
 	if magic[6] == 1 {
 		var l uint16
 		err = binary.Read(r, binary.LittleEndian, &l)
@@ -124,6 +150,9 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 		hlen = int(l)
 	}
 	if err != nil {
+		return nil, nil, nil, fmt.Errorf("data: %s: truncated header", path)
+	}
+	if hlen > r.Len() {
 		return nil, nil, nil, fmt.Errorf("data: %s: truncated header", path)
 	}
 	header := make([]byte, hlen)
@@ -142,12 +171,15 @@ func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err er
 			continue
 		}
 		d, err := strconv.ParseInt(part, 10, 64)
-		if err != nil {
+		if err != nil || d < 0 {
 			return nil, nil, nil, fmt.Errorf("data: %s: bad shape %q", path, mt[3])
 		}
 		shape = append(shape, d)
 	}
 	n := runtime.NumElements(shape)
+	if size := npyElemSize[mt[1]]; size > 0 && runtime.ShapeBytes(shape, size) > int64(r.Len()) {
+		return nil, nil, nil, fmt.Errorf("data: %s is truncated: shape %v of %s needs %s, the file holds %s after its header", path, shape, mt[1], runtime.FormatBytes(runtime.ShapeBytes(shape, size)), runtime.FormatBytes(int64(r.Len())))
+	}
 	switch mt[1] {
 	case "<f4":
 		floats = make([]float32, n)
@@ -206,6 +238,11 @@ type DataSpec struct {
 	// (DetectLayout). Channels-first images (CIFAR-10, N×C×H×W .npy files)
 	// are transposed for a channels-last input.
 	Layout Layout
+	// MaxMemory limits the bytes the batch may take, as
+	// runtime.SessionOptions.MaxMemory (0: runtime.DefaultMemoryLimit,
+	// negative: no limit). It is not a scoring setting: results do not
+	// depend on it.
+	MaxMemory int64 `json:"-"`
 }
 
 // LoadBatch builds the scoring batch for a model input.
@@ -228,6 +265,9 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("data: %w", err)
 		}
+		if err := checkBatchMemory(in, dims, spec.MaxMemory); err != nil {
+			return nil, err
+		}
 		if src == "ones" {
 			b = &Batch{Input: Ones(dims)}
 		} else {
@@ -237,7 +277,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 			b.Notes = append(b.Notes, note)
 		}
 	case strings.HasSuffix(src, ".npy"):
-		shape, floats, _, err := ReadNPY(src)
+		shape, floats, _, err := readNPY(src, spec.MaxMemory)
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +288,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 		matchLayout(b, in, spec.Layout, src)
 	case strings.HasSuffix(src, ".bin"):
 		var err error
-		if b, err = ReadCIFAR10(src, n, spec.Sample, spec.Seed); err != nil {
+		if b, err = readCIFAR10(src, n, spec.Sample, spec.Seed, spec.MaxMemory); err != nil {
 			return nil, err
 		}
 		matchLayout(b, in, spec.Layout, src)
@@ -256,7 +296,7 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 		return nil, fmt.Errorf("data: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
 	}
 	if spec.Labels != "" {
-		shape, _, ints, err := ReadNPY(spec.Labels)
+		shape, _, ints, err := readNPY(spec.Labels, spec.MaxMemory)
 		if err != nil {
 			return nil, err
 		}

@@ -133,7 +133,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	gopts := Options{Request: req, InputShape: opts.InputShape, FeedParams: true, Session: opts.Session}
+	gopts := Options{Request: req, InputShape: opts.InputShape, FeedParams: true, Session: opts.Session, Batch: opts.Batch}
 	grad, err := newGradient(res, gopts, nil)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,10 @@ type Options struct {
 	Session    runtime.SessionOptions
 	// Shapes finds tensor shapes (nil: ShapeFinder(InputShape, Session)).
 	Shapes autodiff.ShapeFunc
+	// Batch is the batch size that dynamic dimensions stand for in the
+	// memory estimate (0: InputShape's first size when InputShape is the
+	// whole shape, otherwise 1). The limit is Session.MaxMemory.
+	Batch int64
 }
 
 // Gradient is a gradient graph with its ONNX Runtime session.
@@ -61,6 +65,9 @@ func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradien
 	}
 	if opts.FeedParams {
 		g.feeds = append(g.feeds, res.Params...)
+	}
+	if err := checkGradientMemory(res, opts); err != nil {
+		return nil, err
 	}
 	model := res.Model
 	if outputs != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -20,8 +21,16 @@ import (
 // dimension, as for onnximport.Input.ResolveShape.
 func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
 	return func(m *ox.Model) (autodiff.Shapes, error) {
-		if shapes, err := staticShapes(m, inputShape); err == nil {
+		shapes, err := staticShapes(m, inputShape)
+		var overflow *ShapeOverflowError
+		switch {
+		case err == nil:
 			return shapes, nil
+		case errors.As(err, &overflow):
+			return nil, err // running the model would try to allocate it
+		}
+		if err := checkProbe(m, inputShape, opts.MaxMemory); err != nil {
+			return nil, err
 		}
 		return probeShapes(m, inputShape, opts)
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -24,16 +25,95 @@ type errNotStatic struct{ why string }
 
 func (e errNotStatic) Error() string { return "engine: static shape inference: " + e.why }
 
+// ShapeOverflowError reports a tensor whose size cannot be represented:
+// a dimension or an element count beyond 2^62 (absurd input sizes, or
+// attributes such as Tile's repeats or Pad's pads that multiply them).
+// ShapeFinder returns it instead of running the model.
+type ShapeOverflowError struct {
+	Model, Node, Op string
+	Dims            []int64 // the shape computed, saturated at ±2^63
+}
+
+func (e *ShapeOverflowError) Error() string {
+	return fmt.Sprintf("engine: %s: node %q (%s) computes a tensor of shape %v, whose size overflows 64-bit integers; the model's input sizes or attributes are absurd: check --input-shape and the model", e.Model, e.Node, e.Op, e.Dims)
+}
+
+// maxDim bounds dimensions and element counts: anything larger is an
+// overflow (ShapeOverflowError).
+const maxDim = 1 << 62
+
+// dimMul and dimAdd are dimension arithmetic that saturates at ±MaxInt64
+// instead of wrapping around, so that checkDims sees every overflow.
+func dimMul(a, b int64) int64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	p := a * b
+	if p/b != a || a == -1 && b == math.MinInt64 || b == -1 && a == math.MinInt64 {
+		if (a > 0) == (b > 0) {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return p
+}
+
+func dimAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
+
+func dimSub(a, b int64) int64 {
+	if b == math.MinInt64 {
+		return dimAdd(dimAdd(a, math.MaxInt64), 1)
+	}
+	return dimAdd(a, -b)
+}
+
+// checkDims checks the shape a rule computed: an overflow is a
+// *ShapeOverflowError, a negative size means the rule could not follow the
+// node (ONNX Runtime then says what is wrong with it).
+func checkDims(m *ox.Model, n *onnx.NodeProto, dims []int64) error {
+	count := int64(1)
+	for _, d := range dims {
+		if d > maxDim || d < -maxDim {
+			return &ShapeOverflowError{Model: m.Name(), Node: n.GetName(), Op: n.GetOpType(), Dims: slices.Clone(dims)}
+		}
+		if d < 0 {
+			return errNotStatic{fmt.Sprintf("node %q (%s) computes a negative size %v", n.GetName(), n.GetOpType(), dims)}
+		}
+		if count = dimMul(count, d); count > maxDim {
+			return &ShapeOverflowError{Model: m.Name(), Node: n.GetName(), Op: n.GetOpType(), Dims: slices.Clone(dims)}
+		}
+	}
+	return nil
+}
+
 // inferStatic computes the element type and shape of every tensor of m for
 // the given input shapes, without running it, for graphs made of the
 // operators of staticRules (what CNN classifiers and zerocost's own
 // rewrites use). Any other graph returns errNotStatic, and ShapeFinder runs
 // the model instead. engine/static_test.go checks it against that run on
 // every fixture network.
-func inferStatic(m *ox.Model, inputs map[string][]int64) (autodiff.Shapes, error) {
+func inferStatic(m *ox.Model, inputs map[string][]int64) (shapes autodiff.Shapes, err error) {
+	defer func() {
+		// The rules assume nodes that ONNX accepts (their number of inputs,
+		// attribute ranks); a malformed node makes one index out of range.
+		// That is "cannot follow the graph": the probe run then lets ONNX
+		// Runtime say what is wrong with the node.
+		if p := recover(); p != nil {
+			shapes, err = nil, errNotStatic{fmt.Sprintf("malformed node (%v)", p)}
+		}
+	}()
 	g := m.Graph()
 	known := map[string]*staticInfo{}
-	shapes := autodiff.Shapes{}
+	shapes = autodiff.Shapes{}
 	for _, t := range g.GetInitializer() {
 		info := &staticInfo{elem: t.GetDataType(), dims: append([]int64{}, t.GetDims()...)}
 		if t.GetDataType() == ox.Int64 && numel(t.GetDims()) <= 64 {
@@ -55,6 +135,9 @@ func inferStatic(m *ox.Model, inputs map[string][]int64) (autodiff.Shapes, error
 			return nil, errNotStatic{"no shape for input " + in.Name}
 		}
 		known[in.Name] = &staticInfo{elem: in.ElemType, dims: dims}
+		if count := ox.NumElements(dims); count < 0 || int64(count) > maxDim {
+			return nil, &ShapeOverflowError{Model: m.Name(), Node: "(graph input)", Op: in.Name, Dims: slices.Clone(dims)}
+		}
 	}
 	for _, n := range g.GetNode() {
 		rule, ok := staticRules[n.GetOpType()]
@@ -80,6 +163,9 @@ func inferStatic(m *ox.Model, inputs map[string][]int64) (autodiff.Shapes, error
 			}
 			if i >= len(outs) || outs[i] == nil {
 				return nil, errNotStatic{fmt.Sprintf("node %q (%s): output %d", n.GetName(), n.GetOpType(), i)}
+			}
+			if err := checkDims(m, n, outs[i].dims); err != nil {
+				return nil, err
 			}
 			known[o] = outs[i]
 		}
@@ -220,7 +306,11 @@ func broadcast(in ...*staticInfo) ([]int64, error) {
 
 // window is the output size of a convolution or pooling axis.
 func window(in, k, stride, dilation, padBegin, padEnd int64) int64 {
-	return (in+padBegin+padEnd-((k-1)*dilation+1))/stride + 1
+	if stride <= 0 {
+		return -1 // not a valid node: left to ONNX Runtime
+	}
+	span := dimAdd(dimMul(k-1, dilation), 1)
+	return dimSub(dimAdd(dimAdd(in, padBegin), padEnd), span)/stride + 1
 }
 
 func convRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
@@ -381,7 +471,7 @@ func concatRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 		if int64(len(t.dims)) != rank {
 			return nil, fmt.Errorf("ranks")
 		}
-		dims[axis] += t.dims[axis]
+		dims[axis] = dimAdd(dims[axis], t.dims[axis])
 		allKnown = allKnown && t.values != nil
 		values = append(values, t.values...)
 	}
@@ -470,7 +560,7 @@ func padRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 	}
 	dims := slices.Clone(d)
 	for i := range dims {
-		dims[i] += pads[i] + pads[len(d)+i]
+		dims[i] = dimAdd(dimAdd(dims[i], pads[i]), pads[len(d)+i])
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
 }
@@ -543,9 +633,11 @@ func convTransposeRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, erro
 	if len(outPad) != sp || len(kernel) != sp {
 		return nil, fmt.Errorf("attribute ranks")
 	}
-	dims := []int64{x[0], w[1] * ox.AttrIntOr(n, "group", 1)}
+	dims := []int64{x[0], dimMul(w[1], ox.AttrIntOr(n, "group", 1))}
 	for i := 0; i < sp; i++ {
-		dims = append(dims, strides[i]*(x[2+i]-1)+outPad[i]+(kernel[i]-1)*dilations[i]+1-pads[i]-pads[sp+i])
+		size := dimAdd(dimMul(strides[i], x[2+i]-1), outPad[i])
+		size = dimAdd(dimAdd(size, dimMul(kernel[i]-1, dilations[i])), 1)
+		dims = append(dims, dimSub(size, dimAdd(pads[i], pads[sp+i])))
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
 }
@@ -654,7 +746,7 @@ func tileRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 	}
 	dims := slices.Clone(in[0].dims)
 	for i := range dims {
-		dims[i] *= r[i]
+		dims[i] = dimMul(dims[i], r[i])
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims}}, nil
 }

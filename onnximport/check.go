@@ -2,6 +2,7 @@ package onnximport
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"sort"
@@ -52,6 +53,9 @@ func (m *Model) Check() error {
 		if _, ok := defined[out.GetName()]; !ok {
 			return fmt.Errorf("onnximport: %s: graph output %q is produced by no node", m.Name(), out.GetName())
 		}
+	}
+	if err := checkNodeAttrs(g, map[string]*onnx.TensorProto{}); err != nil {
+		return fmt.Errorf("onnximport: %s: %w; the model is invalid: re-export it", m.Name(), err)
 	}
 	return nil
 }
@@ -115,6 +119,12 @@ func (m *Model) NameNodes() {
 // shape needs.
 func checkTensorData(t *onnx.TensorProto) error {
 	want := NumElements(t.GetDims())
+	switch {
+	case want < 0:
+		return fmt.Errorf("initializer %q has shape %v, with a negative dimension; the file is corrupt: re-export it", t.GetName(), t.GetDims())
+	case want == math.MaxInt:
+		return fmt.Errorf("initializer %q has shape %v, whose element count overflows 64-bit integers; the file is corrupt: re-export it", t.GetName(), t.GetDims())
+	}
 	dt := onnx.TensorProto_DataType(t.GetDataType())
 	var have int
 	switch {

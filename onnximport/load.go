@@ -156,9 +156,8 @@ func (m *Model) inlineExternalData(baseDir string) error {
 		if err != nil {
 			return fmt.Errorf("onnximport: %s: initializer %q: external data: %w; keep the data file next to the model", m.Name(), t.GetName(), err)
 		}
-		want := elementSize(onnx.TensorProto_DataType(t.GetDataType())) * NumElements(t.GetDims())
-		if want > 0 && len(data) != want {
-			return fmt.Errorf("onnximport: %s: initializer %q: external data in %s has %d bytes, shape %v needs %d", m.Name(), t.GetName(), loc, len(data), t.GetDims(), want)
+		if want, known := tensorBytes(t); known && int64(len(data)) != want {
+			return fmt.Errorf("onnximport: %s: initializer %q: external data in %s has %d bytes, shape %v needs %s", m.Name(), t.GetName(), loc, len(data), t.GetDims(), fmtBytes(want))
 		}
 		t.RawData = data
 		t.ExternalData = nil
@@ -189,10 +188,13 @@ func readRange(file string, offset, length int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if offset > st.Size() {
+		return nil, fmt.Errorf("%s has %d bytes, fewer than the offset %d (truncated?)", file, st.Size(), offset)
+	}
 	if length < 0 {
 		length = st.Size() - offset
 	}
-	if offset+length > st.Size() {
+	if length > st.Size()-offset {
 		return nil, fmt.Errorf("%s has %d bytes, needs %d at offset %d (truncated?)", file, st.Size(), length, offset)
 	}
 	buf := make([]byte, length)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 )
@@ -18,13 +19,54 @@ const (
 	Float16 = int32(onnx.TensorProto_FLOAT16)
 )
 
-// NumElements is the number of values of a tensor of shape dims.
+// NumElements is the number of values of a tensor of shape dims:
+// math.MaxInt when the product overflows (a corrupt or absurd shape), -1
+// when a dimension is negative.
 func NumElements(dims []int64) int {
-	n := 1
+	n := uint64(1)
 	for _, d := range dims {
-		n *= int(d)
+		if d < 0 {
+			return -1
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > math.MaxInt {
+			return math.MaxInt
+		}
+		n = lo
 	}
-	return n
+	return int(n)
+}
+
+// capHint bounds a decoding buffer's capacity for n values by what t can
+// hold (its raw bytes, or its typed values), so that a corrupt shape
+// cannot make a decoder allocate more than the tensor's own data.
+func capHint(n int, t *onnx.TensorProto) int {
+	stored := len(t.GetRawData()) + len(t.GetFloatData()) + len(t.GetDoubleData()) + len(t.GetInt32Data()) + len(t.GetInt64Data())
+	return max(0, min(n, stored))
+}
+
+// tensorBytes is the size in bytes of t's values as its shape and element
+// type say (math.MaxInt64 when that overflows); known is false for element
+// types of no fixed size and for negative dimensions.
+func tensorBytes(t *onnx.TensorProto) (n int64, known bool) {
+	size := elementSize(onnx.TensorProto_DataType(t.GetDataType()))
+	count := NumElements(t.GetDims())
+	if size == 0 || count < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(count), uint64(size))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64, true
+	}
+	return int64(lo), true
+}
+
+// fmtBytes writes a byte count, saying "more than 2^63" for a saturated one.
+func fmtBytes(n int64) string {
+	if n == math.MaxInt64 {
+		return "more than 2^63 bytes (the shape overflows)"
+	}
+	return fmt.Sprintf("%d", n)
 }
 
 func elementSize(t onnx.TensorProto_DataType) int {
@@ -55,7 +97,7 @@ func IsFloat(dataType int32) bool {
 func TensorFloat64s(t *onnx.TensorProto) ([]float64, error) {
 	n := NumElements(t.GetDims())
 	raw := t.GetRawData()
-	out := make([]float64, 0, n)
+	out := make([]float64, 0, capHint(n, t))
 	switch onnx.TensorProto_DataType(t.GetDataType()) {
 	case onnx.TensorProto_FLOAT:
 		if raw != nil {
@@ -130,7 +172,7 @@ func TensorInt64s(t *onnx.TensorProto) ([]int64, error) {
 	n := NumElements(t.GetDims())
 	raw := t.GetRawData()
 	dt := onnx.TensorProto_DataType(t.GetDataType())
-	out := make([]int64, 0, n)
+	out := make([]int64, 0, capHint(n, t))
 	if raw != nil {
 		size := elementSize(dt)
 		if size == 0 || len(raw) != size*n {

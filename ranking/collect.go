@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,7 +113,13 @@ func readCSVManifest(path string) ([]Entry, error) {
 		return nil, fmt.Errorf("ranking: %w", err)
 	}
 	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	return parseCSVManifest(f, path)
+}
+
+// parseCSVManifest reads a CSV manifest from r; path names it in errors
+// and is what relative model paths are relative to.
+func parseCSVManifest(r io.Reader, path string) ([]Entry, error) {
+	recs, err := csv.NewReader(r).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("ranking: %s: %w", path, err)
 	}
@@ -142,8 +150,15 @@ func readJSONLManifest(path string) ([]Entry, error) {
 		return nil, fmt.Errorf("ranking: %w", err)
 	}
 	defer f.Close()
+	return parseJSONLManifest(f, path)
+}
+
+// parseJSONLManifest reads a JSONL manifest (one JSON object per line)
+// from r; path names it in errors and is what relative model paths are
+// relative to.
+func parseJSONLManifest(r io.Reader, path string) ([]Entry, error) {
 	var out []Entry
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for line := 1; sc.Scan(); line++ {
 		if strings.TrimSpace(sc.Text()) == "" {
@@ -163,7 +178,10 @@ func readJSONLManifest(path string) ([]Entry, error) {
 		}
 		out = append(out, e)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("ranking: %s: %w", path, err)
+	}
+	return out, nil
 }
 
 func manifestEntry(manifest string, line int, fields map[string]string) (Entry, error) {
@@ -179,7 +197,8 @@ func manifestEntry(manifest string, line int, fields map[string]string) (Entry, 
 		if k == "path" || k == "name" || k == "input_shape" {
 			continue
 		}
-		if x, err := strconv.ParseFloat(v, 64); err == nil {
+		// NaN and infinities are no ground truth (and JSON cannot hold them).
+		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) {
 			e.Truth[k] = x
 		}
 	}

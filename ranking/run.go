@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/runtime"
 )
 
 // Record is one line of a results file: the proxies.Result of a model plus
@@ -97,6 +99,13 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	}
 	threads := max(1, goruntime.NumCPU()/opts.Workers)
 	settings := settingsHash(opts)
+	sharedLimit := false
+	if opts.Score.Session.MaxMemory == 0 {
+		// The workers score at the same time: each gets its share of the
+		// default limit.
+		opts.Score.Session.MaxMemory = max(1, runtime.DefaultMemoryLimit()/int64(opts.Workers))
+		sharedLimit = opts.Workers > 1
+	}
 	done := map[string]Record{}
 	if opts.Results != "" {
 		prev, err := ReadResults(opts.Results)
@@ -129,12 +138,15 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 			defer wg.Done()
 			for i := range jobs {
 				rec, reused := scoreEntry(entries[i], opts, settings, threads, done)
+				if sharedLimit && errors.Is(rec.err, runtime.ErrMemoryLimit) {
+					rec.Error += fmt.Sprintf(" (the default limit is shared by the %d workers; --workers 1 gives one model all of it)", opts.Workers)
+				}
 				mu.Lock()
-				records[i] = rec
+				records[i] = rec.Record
 				var err error
 				if out != nil && !reused {
 					var line []byte
-					if line, err = json.Marshal(rec); err != nil {
+					if line, err = json.Marshal(rec.Record); err != nil {
 						line, _ = json.Marshal(Record{Name: rec.Name, Key: rec.Key, Path: rec.Path, Settings: rec.Settings, Error: "ranking: cannot encode the result: " + err.Error()})
 					}
 					_, err = out.Write(append(line, '\n'))
@@ -169,25 +181,49 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	return records, nil
 }
 
-// scoreEntry scores one model, or returns its earlier record.
-func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (Record, bool) {
+// scored is a record with the error that failed it (nil on success).
+type scored struct {
+	Record
+	err error
+}
+
+// scoreEntry scores one model, or returns its earlier record. A panic
+// while scoring (a bug that some model triggers) is recorded as that
+// model's failure.
+func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (out scored, reused bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = scored{Record: Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}}
+			out.err = fmt.Errorf("ranking: %s: internal error while scoring (please report it with the model): %v", e.Path, p)
+			out.Error, out.Model, reused = out.err.Error(), e.Path, false
+		}
+	}()
+	rec, err := scoreOne(e, opts, settings, threads, done, &reused)
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return scored{Record: rec, err: err}, reused
+}
+
+// scoreOne is scoreEntry without the recovery: it returns the record and
+// the error that failed it.
+func scoreOne(e Entry, opts Options, settings string, threads int, done map[string]Record, reused *bool) (Record, error) {
 	rec := Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}
 	rec.Model = e.Path
 	m, raw, err := loadEntry(e)
 	if err != nil {
-		rec.Error = err.Error()
-		return rec, false
+		return rec, err
 	}
 	sum := sha256.Sum256(raw)
 	rec.SHA256 = hex.EncodeToString(sum[:])
 	if prev, ok := done[rec.SHA256]; ok {
 		prev.Name, prev.Path, prev.Truth = e.Name, e.Path, e.Truth
-		return prev, true
+		*reused = true
+		return prev, nil
 	}
 	if m == nil {
 		if m, err = onnximport.Parse(raw, filepath.Dir(e.Path)); err != nil {
-			rec.Error = strings.Replace(err.Error(), "model bytes", e.Path, 1)
-			return rec, false
+			return rec, &pathError{err, e.Path}
 		}
 	}
 	m.Path = e.Path
@@ -199,40 +235,47 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	spec := opts.Data
 	if e.Shape != "" {
 		if spec.Shape, err = data.ParseShape(e.Shape); err != nil {
-			rec.Error = fmt.Sprintf("ranking: %s: input_shape: %v", e.Path, err)
-			return rec, false
+			return rec, fmt.Errorf("ranking: %s: input_shape: %w", e.Path, err)
 		}
 	}
 	if len(spec.Shape) == 0 {
 		// No shape from the caller or the manifest: the model's own
 		// natural input size, when it records one (zoo models do).
 		if spec.Shape, err = m.NaturalInputShape(); err != nil {
-			rec.Error = err.Error()
-			return rec, false
+			return rec, err
 		}
 	}
 	ins := m.Inputs()
 	if len(ins) != 1 {
-		rec.Error = fmt.Sprintf("%s has %d inputs; zerocost scores models with one input", e.Path, len(ins))
-		return rec, false
+		return rec, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", e.Path, len(ins))
 	}
 	so := opts.Score
 	so.Proxies = opts.Proxies
 	so.Session.Threads = threads
+	if spec.MaxMemory == 0 {
+		spec.MaxMemory = so.Session.MaxMemory
+	}
 	if so.Batch, err = data.LoadBatch(spec, ins[0]); err != nil {
-		rec.Error = err.Error()
-		return rec, false
+		return rec, fmt.Errorf("%s: %w", e.Path, err)
 	}
 	res, err := proxies.Score(m, so)
 	if err != nil {
-		rec.Error = err.Error()
-		return rec, false
+		return rec, err
 	}
 	sha := rec.SHA256
 	rec.Result = *res
 	rec.SHA256 = sha
-	return rec, false
+	return rec, nil
 }
+
+// pathError is an error about "model bytes" that names the file instead.
+type pathError struct {
+	err  error
+	path string
+}
+
+func (e *pathError) Error() string { return strings.Replace(e.err.Error(), "model bytes", e.path, 1) }
+func (e *pathError) Unwrap() error { return e.err }
 
 // loadEntry returns an entry's bytes, and its model when it is built in
 // memory (a file is parsed only when its hash is not already done).

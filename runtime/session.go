@@ -51,6 +51,10 @@ type SessionOptions struct {
 	// Profile, when not empty, makes ONNX Runtime write a JSON trace of every
 	// node it runs to a file starting with this prefix.
 	Profile string
+	// MaxMemory is the memory limit in bytes that packages opening sessions
+	// check their estimates against (0: DefaultMemoryLimit, negative: no
+	// limit; see CheckMemory). NewSession itself does not check it.
+	MaxMemory int64
 }
 
 // Session is an ONNX Runtime inference session. It is safe for concurrent

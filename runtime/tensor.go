@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 )
 
 // DType is the element type of a Tensor.
@@ -74,13 +75,19 @@ func (t *Tensor) Len() int {
 	return NumElements(t.Shape)
 }
 
-// NumElements returns the product of the dimensions of shape (1 for a scalar).
+// NumElements returns the product of the dimensions of shape (1 for a
+// scalar): math.MaxInt when the product overflows, -1 when a dimension is
+// negative. Check a shape with CheckMemory or ShapeBytes before allocating
+// its elements.
 func NumElements(shape []int64) int {
-	n := 1
+	n := int64(1)
 	for _, d := range shape {
-		n *= int(d)
+		if d < 0 {
+			return -1
+		}
+		n = MulSat(n, d)
 	}
-	return n
+	return int(min(n, math.MaxInt))
 }
 
 // Float64s returns the elements of a float tensor as float64 (a copy for

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/engine"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
@@ -114,6 +115,9 @@ type outputSummary struct {
 // forwardChecksums runs m once on standard-normal inputs (seeded) and
 // summarises every output.
 func forwardChecksums(m *onnximport.Model, shape []int64, batch int64, seed uint64, opts runtime.SessionOptions) ([]outputSummary, error) {
+	if err := engine.CheckForwardMemory(m, shape, batch, opts.MaxMemory); err != nil {
+		return nil, err
+	}
 	feeds := map[string]*runtime.Tensor{}
 	for i, in := range m.Inputs() {
 		dims, err := in.ResolveShape(shape, batch)

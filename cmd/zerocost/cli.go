@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sort"
 
 	"github.com/zerocost/zerocost/data"
@@ -59,7 +60,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zerocost: unknown command %q; run `zerocost help` for the list\n", args[0])
 		return 2
 	}
-	err := cmd.run(ctx, args[1:], stdout, stderr)
+	err := runCommand(ctx, cmd, args[1:], stdout, stderr)
 	var ue *usageError
 	switch {
 	case err == nil:
@@ -73,6 +74,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zerocost %s: %v\n", args[0], err)
 		return 1
 	}
+}
+
+// runCommand runs cmd and turns a panic into an error: no input should
+// cause one, and when a bug does, the user gets a message to report rather
+// than a goroutine dump.
+func runCommand(ctx context.Context, cmd command, args []string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error (please report it with the command and the model): %v\n%s", p, debug.Stack())
+		}
+	}()
+	return cmd.run(ctx, args, stdout, stderr)
 }
 
 func printHelp(w io.Writer) {
@@ -117,10 +130,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // runtimeFlags are the flags every command that runs a model takes.
 type runtimeFlags struct {
-	ortLib  string
-	ep      string
-	threads int
-	device  int
+	ortLib    string
+	ep        string
+	threads   int
+	device    int
+	maxMemory string
 }
 
 func (r *runtimeFlags) register(fs *flag.FlagSet) {
@@ -128,6 +142,7 @@ func (r *runtimeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.ep, "ep", "cpu", "execution provider: cpu or cuda")
 	fs.IntVar(&r.threads, "threads", 0, "ONNX Runtime intra-op threads (0: ONNX Runtime's default)")
 	fs.IntVar(&r.device, "device", 0, "CUDA device id (with --ep cuda)")
+	fs.StringVar(&r.maxMemory, "max-memory", "auto", fmt.Sprintf("refuse a model whose batch or session is estimated to need more memory than this (8GiB, 512MiB, 2e9; auto: %.0f%% of the memory available; none: no limit)", 100*runtime.DefaultMemoryShare))
 }
 
 func (r *runtimeFlags) sessionOptions() (runtime.SessionOptions, error) {
@@ -138,7 +153,11 @@ func (r *runtimeFlags) sessionOptions() (runtime.SessionOptions, error) {
 	if r.threads < 0 {
 		return runtime.SessionOptions{}, usagef("--threads must be >= 0, got %d", r.threads)
 	}
-	return runtime.SessionOptions{Provider: p, Threads: r.threads, DeviceID: r.device}, nil
+	limit, err := runtime.ParseBytes(r.maxMemory)
+	if err != nil {
+		return runtime.SessionOptions{}, usagef("--max-memory: %v", err)
+	}
+	return runtime.SessionOptions{Provider: p, Threads: r.threads, DeviceID: r.device, MaxMemory: limit}, nil
 }
 
 // parseShape parses "1x3x32x32" (or "3x32x32") into dimensions.

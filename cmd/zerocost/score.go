@@ -82,9 +82,10 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 	if spec.Shape, err = inputShape(f.shape, m); err != nil { // the flag's, or the size the model records
 		return opts, err
 	}
+	spec.MaxMemory = opts.Session.MaxMemory
 	opts.Batch, err = data.LoadBatch(spec, ins[0])
 	if err != nil {
-		return opts, err
+		return opts, fmt.Errorf("%s: %w", m.Name(), err)
 	}
 	opts.Seed, opts.PerLayer = f.seed, f.perLayer
 	return opts, nil

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/autodiff"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+	"google.golang.org/protobuf/proto"
+)
+
+// The memory guard. Before a session opens, the bytes it needs are
+// estimated from the static shapes of the model's tensors, and above the
+// limit (runtime.SessionOptions.MaxMemory; 0 is runtime.DefaultMemoryLimit)
+// the session is refused with a *runtime.MemoryError. The factors are upper
+// bounds measured against the peak resident memory of real models (see
+// docs/robustness.md).
+const (
+	// activationFactor covers the forward values a gradient graph keeps for
+	// the backward pass, the gradients of the same shapes, and ONNX
+	// Runtime's workspace and arena rounding.
+	activationFactor = 3
+	// paramFactor covers the initializers in Go (the model, its normalised
+	// and gradient copies), in the session, fed back (FeedParams) and their
+	// gradients.
+	paramFactor = 4
+	// sessionOverhead is what an ONNX Runtime session and the Go runtime
+	// take before any tensor (library, arena, thread pools).
+	sessionOverhead = 128 << 20
+)
+
+// MemoryEstimate is the memory a session is expected to need, in bytes,
+// saturated at math.MaxInt64.
+type MemoryEstimate struct {
+	// Activations are the forward model's tensors (inputs and node
+	// outputs), at the run's batch size.
+	Activations int64
+	// Params are the initializers.
+	Params int64
+	// Graph is the serialised graph handed to ONNX Runtime.
+	Graph int64
+	// Backward is true for a gradient graph (activationFactor and
+	// paramFactor apply), false for a plain forward run.
+	Backward bool
+}
+
+// Total is the estimate: for a gradient graph activationFactor×Activations
+// + paramFactor×Params + Graph + a fixed session overhead; for a forward
+// run Activations + 2×Params + Graph + the overhead.
+func (e MemoryEstimate) Total() int64 {
+	af, pf := int64(1), int64(2)
+	if e.Backward {
+		af, pf = activationFactor, paramFactor
+	}
+	t := runtime.MulSat(e.Activations, af)
+	t = runtime.AddSat(t, runtime.MulSat(e.Params, pf))
+	t = runtime.AddSat(t, e.Graph)
+	return runtime.AddSat(t, sessionOverhead)
+}
+
+// String says how Total is made up.
+func (e MemoryEstimate) String() string {
+	af, pf := 1, 2
+	if e.Backward {
+		af, pf = activationFactor, paramFactor
+	}
+	return fmt.Sprintf("tensors %s ×%d, initializers %s ×%d, graph %s, session %s",
+		runtime.FormatBytes(e.Activations), af, runtime.FormatBytes(e.Params), pf, runtime.FormatBytes(e.Graph), runtime.FormatBytes(sessionOverhead))
+}
+
+// EstimateMemory estimates what a session on the gradient graph res needs
+// when the dynamic dimensions (-1) of its shapes stand for batch.
+func EstimateMemory(res *autodiff.Result, batch int64) MemoryEstimate {
+	e := MemoryEstimate{Backward: true, Graph: int64(proto.Size(res.Model.Proto))}
+	e.Params, e.Activations = tensorBytes(res.Forward, res.Shapes, batch)
+	return e
+}
+
+// EstimateForward estimates what a plain forward run of m needs for the
+// given input shape (as for onnximport.Input.ResolveShape) and batch. ok is
+// false when the shapes cannot be inferred without running m; an overflow
+// of the shapes is an error.
+func EstimateForward(m *ox.Model, inputShape []int64, batch int64) (e MemoryEstimate, ok bool, err error) {
+	spec := inputShape
+	if ins := m.Inputs(); len(ins) > 0 && len(spec) == len(ins[0].Dims)-1 {
+		spec = append([]int64{max(batch, 1)}, spec...) // the whole shape: one inference at this batch
+	}
+	shapes, err := staticShapes(m, spec)
+	if err != nil {
+		if _, soft := err.(errNotStatic); soft {
+			return e, false, nil
+		}
+		return e, false, err
+	}
+	e = MemoryEstimate{Graph: int64(proto.Size(m.Proto))}
+	e.Params, e.Activations = tensorBytes(m, shapes, batch)
+	return e, true, nil
+}
+
+// tensorBytes sums the bytes of m's initializers and of its other tensors
+// in shapes, with dynamic dimensions set to batch.
+func tensorBytes(m *ox.Model, shapes autodiff.Shapes, batch int64) (params, activations int64) {
+	inits := map[string]bool{}
+	for _, t := range m.Graph().GetInitializer() {
+		inits[t.GetName()] = true
+		params = runtime.AddSat(params, runtime.ShapeBytes(t.GetDims(), elemBytes(t.GetDataType())))
+	}
+	for name, info := range shapes {
+		if inits[name] {
+			continue
+		}
+		elem := info.ONNXType
+		if elem == 0 {
+			elem = info.Elem
+		}
+		activations = runtime.AddSat(activations, runtime.ShapeBytes(withBatch(info.Dims, batch), elemBytes(elem)))
+	}
+	return params, activations
+}
+
+// withBatch replaces dynamic dimensions by batch.
+func withBatch(dims []int64, batch int64) []int64 {
+	out := slices.Clone(dims)
+	for i, d := range out {
+		if d < 0 {
+			out[i] = max(batch, 1)
+		}
+	}
+	return out
+}
+
+// elemBytes is the size of one element of an ONNX element type (8 for
+// types of no fixed size, as an upper bound).
+func elemBytes(t int32) int64 {
+	switch onnx.TensorProto_DataType(t) {
+	case onnx.TensorProto_UINT8, onnx.TensorProto_INT8, onnx.TensorProto_BOOL:
+		return 1
+	case onnx.TensorProto_UINT16, onnx.TensorProto_INT16, onnx.TensorProto_FLOAT16, onnx.TensorProto_BFLOAT16:
+		return 2
+	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32, onnx.TensorProto_UINT32:
+		return 4
+	}
+	return 8
+}
+
+// runBatch is the batch size that dynamic dimensions stand for when a
+// session of res runs with opts.
+func runBatch(res *autodiff.Result, opts Options) int64 {
+	if opts.Batch > 0 {
+		return opts.Batch
+	}
+	if ins := res.Forward.Inputs(); len(ins) > 0 && len(opts.InputShape) == len(ins[0].Dims) && len(opts.InputShape) > 0 {
+		return opts.InputShape[0]
+	}
+	return 1
+}
+
+// checkGradientMemory refuses a gradient session whose estimate exceeds
+// the limit.
+func checkGradientMemory(res *autodiff.Result, opts Options) error {
+	if opts.Session.MaxMemory < 0 {
+		return nil
+	}
+	batch := runBatch(res, opts)
+	e := EstimateMemory(res, batch)
+	what := fmt.Sprintf("engine: %s: the gradient graph", res.Forward.Name())
+	if ins := res.Forward.Inputs(); len(ins) > 0 {
+		what += fmt.Sprintf(" for input %q of shape %v", ins[0].Name, withBatch(res.Shapes[ins[0].Name].Dims, batch))
+	}
+	return runtime.CheckMemory(what, e.Total(), opts.Session.MaxMemory, e.String())
+}
+
+// checkProbe guards the probe run of shape discovery (used when static
+// inference cannot follow m): models whose running time depends on data
+// (Loop, Scan) are refused, and the inputs at the probe's batch sizes and
+// the probe graph must fit in limit. What the model computes from them is
+// unknown before it runs.
+func checkProbe(m *ox.Model, inputShape []int64, limit int64) error {
+	if n := findNode(m.Graph(), "Loop", "Scan"); n != nil {
+		return fmt.Errorf("engine: %s: node %q is a %s: finding the tensor shapes would run it, and its number of iterations comes from data; zerocost does not run Loop or Scan (they have no gradient rule either): export the model with the loop unrolled", m.Name(), n.GetName(), n.GetOpType())
+	}
+	if limit < 0 {
+		return nil
+	}
+	batch := int64(3)
+	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) && len(inputShape) > 0 {
+		batch = inputShape[0]
+	}
+	need := runtime.MulSat(int64(proto.Size(m.Proto)), 2)
+	var shapes [][]int64
+	for _, in := range m.Inputs() {
+		dims, err := in.FeedShape(inputShape, batch)
+		if err != nil {
+			return nil // probeShapes reports it
+		}
+		shapes = append(shapes, dims)
+		need = runtime.AddSat(need, runtime.ShapeBytes(dims, elemBytes(in.ElemType)))
+	}
+	return runtime.CheckMemory(fmt.Sprintf("engine: %s: running the model on inputs of shapes %v to find its tensor shapes", m.Name(), shapes),
+		runtime.AddSat(need, sessionOverhead), limit, "inputs and graph only: static shape inference cannot follow this model")
+}
+
+// findNode returns the first node of g, or of a subgraph of its nodes, with
+// one of the op types.
+func findNode(g *onnx.GraphProto, ops ...string) *onnx.NodeProto {
+	for _, n := range g.GetNode() {
+		if slices.Contains(ops, n.GetOpType()) {
+			return n
+		}
+		for _, a := range n.GetAttribute() {
+			for _, sub := range append([]*onnx.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				if sub == nil {
+					continue
+				}
+				if found := findNode(sub, ops...); found != nil {
+					return found
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckForwardMemory refuses a plain forward run of m (inputs of
+// inputShape, dynamic batch dimensions set to batch) whose estimate
+// (EstimateForward, or the inputs and graph alone when the shapes cannot be
+// inferred statically) exceeds limit, as runtime.CheckMemory.
+func CheckForwardMemory(m *ox.Model, inputShape []int64, batch int64, limit int64) error {
+	if limit < 0 {
+		return nil
+	}
+	e, ok, err := EstimateForward(m, inputShape, batch)
+	if err != nil {
+		return err
+	}
+	detail := e.String()
+	if !ok {
+		e = MemoryEstimate{Graph: int64(proto.Size(m.Proto))}
+		for _, in := range m.Inputs() {
+			dims, err := in.ResolveShape(inputShape, batch)
+			if err != nil {
+				return nil // the run reports it
+			}
+			e.Activations = runtime.AddSat(e.Activations, runtime.ShapeBytes(dims, elemBytes(in.ElemType)))
+		}
+		detail = "inputs and graph only: static shape inference cannot follow this model"
+	}
+	return runtime.CheckMemory(fmt.Sprintf("engine: %s: a forward run", m.Name()), e.Total(), limit, detail)
+}
