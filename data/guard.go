@@ -16,14 +16,15 @@ var npyElemSize = map[string]int64{"<f4": 4, "<f8": 8, "<i8": 8, "<i4": 4}
 // checkBatchMemory refuses a generated (random or ones) float32 batch of
 // shape dims for input in that exceeds limit.
 func checkBatchMemory(in onnximport.Input, dims []int64, limit int64) error {
-	what := fmt.Sprintf("data: the input batch of shape %v for input %q (float32)", dims, in.Name)
+	note := ""
 	for i, d := range in.Dims {
 		if d >= 1<<16 {
 			// No flag changes a size the model declares: say which it is.
-			what += fmt.Sprintf(", whose size %d at axis %d the model declares", d, i)
+			note = fmt.Sprintf("; the model declares size %d at axis %d", d, i)
 			break
 		}
 	}
+	what := fmt.Sprintf("data: the input batch of shape %v for input %q (float32%s)", dims, in.Name, note)
 	return runtime.CheckMemory(what, runtime.ShapeBytes(dims, 4), limit, "")
 }
 

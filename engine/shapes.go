@@ -61,7 +61,7 @@ func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (
 	var runs []map[string]*runtime.Tensor
 	dynamicBatch := false
 	batches := []int64{2, 3}
-	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
+	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) > 0 && len(inputShape) == len(ins[0].Dims) {
 		batches = []int64{inputShape[0]} // the whole shape is given: one run at its batch
 	}
 	for _, batch := range batches {
@@ -121,7 +121,7 @@ func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (
 func staticShapes(m *ox.Model, inputShape []int64) (autodiff.Shapes, error) {
 	ins := m.Inputs()
 	batches := []int64{2, 3}
-	if len(ins) > 0 && len(inputShape) == len(ins[0].Dims) {
+	if len(ins) > 0 && len(inputShape) > 0 && len(inputShape) == len(ins[0].Dims) {
 		batches = []int64{inputShape[0]}
 	}
 	var runs []autodiff.Shapes

@@ -30,12 +30,19 @@ func (e errNotStatic) Error() string { return "engine: static shape inference: "
 // attributes such as Tile's repeats or Pad's pads that multiply them).
 // ShapeFinder returns it instead of running the model.
 type ShapeOverflowError struct {
-	Model, Node, Op string
+	Model string
+	// Node and Op name the node that computes the tensor; Input names the
+	// graph input instead when it is the input itself.
+	Node, Op, Input string
 	Dims            []int64 // the shape computed, saturated at ±2^63
 }
 
 func (e *ShapeOverflowError) Error() string {
-	return fmt.Sprintf("engine: %s: node %q (%s) computes a tensor of shape %v, whose size overflows 64-bit integers; the model's input sizes or attributes are absurd: check --input-shape and the model", e.Model, e.Node, e.Op, e.Dims)
+	what := fmt.Sprintf("node %q (%s) computes a tensor of shape %v", e.Node, e.Op, e.Dims)
+	if e.Input != "" {
+		what = fmt.Sprintf("input %q has shape %v", e.Input, e.Dims)
+	}
+	return fmt.Sprintf("engine: %s: %s, whose size overflows 64-bit integers; the model's input sizes or attributes are absurd: check --input-shape and the model", e.Model, what)
 }
 
 // maxDim bounds dimensions and element counts: anything larger is an
@@ -136,7 +143,7 @@ func inferStatic(m *ox.Model, inputs map[string][]int64) (shapes autodiff.Shapes
 		}
 		known[in.Name] = &staticInfo{elem: in.ElemType, dims: dims}
 		if count := ox.NumElements(dims); count < 0 || int64(count) > maxDim {
-			return nil, &ShapeOverflowError{Model: m.Name(), Node: "(graph input)", Op: in.Name, Dims: slices.Clone(dims)}
+			return nil, &ShapeOverflowError{Model: m.Name(), Input: in.Name, Dims: slices.Clone(dims)}
 		}
 	}
 	for _, n := range g.GetNode() {

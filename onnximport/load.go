@@ -72,6 +72,12 @@ func Parse(data []byte, baseDir string) (*Model, error) {
 	return parse(data, "", baseDir)
 }
 
+// ParseFile is Load on bytes already read from path: errors and
+// Model.Path name path, and external data are read from its folder.
+func ParseFile(data []byte, path string) (*Model, error) {
+	return parse(data, path, filepath.Dir(path))
+}
+
 func parse(data []byte, path, baseDir string) (*Model, error) {
 	name := path
 	if name == "" {

@@ -30,7 +30,7 @@ func NumElements(dims []int64) int {
 		}
 		hi, lo := bits.Mul64(n, uint64(d))
 		if hi != 0 || lo > math.MaxInt {
-			return math.MaxInt
+			lo = math.MaxInt // saturated; a later 0 still makes it 0
 		}
 		n = lo
 	}

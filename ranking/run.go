@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strings"
@@ -222,8 +221,8 @@ func scoreOne(e Entry, opts Options, settings string, threads int, done map[stri
 		return prev, nil
 	}
 	if m == nil {
-		if m, err = onnximport.Parse(raw, filepath.Dir(e.Path)); err != nil {
-			return rec, &pathError{err, e.Path}
+		if m, err = onnximport.ParseFile(raw, e.Path); err != nil {
+			return rec, err
 		}
 	}
 	m.Path = e.Path
@@ -267,15 +266,6 @@ func scoreOne(e Entry, opts Options, settings string, threads int, done map[stri
 	rec.SHA256 = sha
 	return rec, nil
 }
-
-// pathError is an error about "model bytes" that names the file instead.
-type pathError struct {
-	err  error
-	path string
-}
-
-func (e *pathError) Error() string { return strings.Replace(e.err.Error(), "model bytes", e.path, 1) }
-func (e *pathError) Unwrap() error { return e.err }
 
 // loadEntry returns an entry's bytes, and its model when it is built in
 // memory (a file is parsed only when its hash is not already done).

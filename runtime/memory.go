@@ -241,11 +241,14 @@ func AddSat(a, b int64) int64 {
 }
 
 // ShapeBytes is the number of bytes of a tensor of shape with elemSize-byte
-// elements, saturated at math.MaxInt64; a dimension below 1 (dynamic or
-// empty) counts as 1, which keeps the estimate an upper bound.
+// elements, saturated at math.MaxInt64: 0 when a dimension is 0, and a
+// negative (dynamic) dimension counts as 1.
 func ShapeBytes(shape []int64, elemSize int64) int64 {
 	n := elemSize
 	for _, d := range shape {
+		if d == 0 {
+			return 0
+		}
 		n = MulSat(n, max(d, 1))
 	}
 	return n
