@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,7 +19,6 @@ import (
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
-	"github.com/zerocost/zerocost/runtime"
 )
 
 // Record is one line of a results file: the proxies.Result of a model plus
@@ -98,13 +96,7 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	}
 	threads := max(1, goruntime.NumCPU()/opts.Workers)
 	settings := settingsHash(opts)
-	sharedLimit := false
-	if opts.Score.Session.MaxMemory == 0 {
-		// The workers score at the same time: each gets its share of the
-		// default limit.
-		opts.Score.Session.MaxMemory = max(1, runtime.DefaultMemoryLimit()/int64(opts.Workers))
-		sharedLimit = opts.Workers > 1
-	}
+
 	done := map[string]Record{}
 	if opts.Results != "" {
 		prev, err := ReadResults(opts.Results)
@@ -137,15 +129,12 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 			defer wg.Done()
 			for i := range jobs {
 				rec, reused := scoreEntry(entries[i], opts, settings, threads, done)
-				if sharedLimit && errors.Is(rec.err, runtime.ErrMemoryLimit) {
-					rec.Error += fmt.Sprintf(" (the default limit is shared by the %d workers; --workers 1 gives one model all of it)", opts.Workers)
-				}
 				mu.Lock()
-				records[i] = rec.Record
+				records[i] = rec
 				var err error
 				if out != nil && !reused {
 					var line []byte
-					if line, err = json.Marshal(rec.Record); err != nil {
+					if line, err = json.Marshal(rec); err != nil {
 						line, _ = json.Marshal(Record{Name: rec.Name, Key: rec.Key, Path: rec.Path, Settings: rec.Settings, Error: "ranking: cannot encode the result: " + err.Error()})
 					}
 					_, err = out.Write(append(line, '\n'))
@@ -180,28 +169,22 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	return records, nil
 }
 
-// scored is a record with the error that failed it (nil on success).
-type scored struct {
-	Record
-	err error
-}
-
 // scoreEntry scores one model, or returns its earlier record. A panic
 // while scoring (a bug that some model triggers) is recorded as that
 // model's failure.
-func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (out scored, reused bool) {
+func scoreEntry(e Entry, opts Options, settings string, threads int, done map[string]Record) (rec Record, reused bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			out = scored{Record: Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}}
-			out.err = fmt.Errorf("ranking: %s: internal error while scoring (please report it with the model): %v", e.Path, p)
-			out.Error, out.Model, reused = out.err.Error(), e.Path, false
+			rec = Record{Name: e.Name, Key: e.Name, Path: e.Path, Settings: settings, Truth: e.Truth}
+			rec.Model, reused = e.Path, false
+			rec.Error = fmt.Sprintf("ranking: %s: internal error while scoring (please report it with the model): %v", e.Path, p)
 		}
 	}()
 	rec, err := scoreOne(e, opts, settings, threads, done, &reused)
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	return scored{Record: rec, err: err}, reused
+	return rec, reused
 }
 
 // scoreOne is scoreEntry without the recovery: it returns the record and
