@@ -30,6 +30,16 @@ import (
 // model is refused rather than grown without limit.
 const maxUnrolledNodes = 200000
 
+// checkUnrollSize refuses, before any copy is made, unrolling n for
+// iterations copies of a body of bodyNodes nodes beyond maxUnrolledNodes (a
+// trip count of 10^15 would otherwise run for ever).
+func checkUnrollSize(n *onnx.NodeProto, iterations int64, bodyNodes int) error {
+	if iterations > int64(maxUnrolledNodes/max(bodyNodes, 1)) {
+		return fmt.Errorf("node %q (%s): unrolling its %d iterations of %d nodes makes more than %d nodes", n.GetName(), n.GetOpType(), iterations, bodyNodes, maxUnrolledNodes)
+	}
+	return nil
+}
+
 // inlineControlFlow rewrites e.g's If, Loop and Scan nodes (see above).
 func inlineControlFlow(e *emitter) error {
 	g := e.g
@@ -259,6 +269,9 @@ func unrollLoop(e *emitter, n *onnx.NodeProto, k knownDims) ([]*onnx.NodeProto, 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUnrollSize(n, m[0], len(body.GetNode())); err != nil {
+		return nil, err
+	}
 	carried := in[2:]
 	bin, bout := body.GetInput(), body.GetOutput()
 	if len(bin) != 2+len(carried) || len(bout) < 1+len(carried) {
@@ -364,6 +377,9 @@ func unrollScan(e *emitter, n *onnx.NodeProto, k knownDims) ([]*onnx.NodeProto, 
 			return nil, fail("scan inputs have lengths %d and %d", steps, d[axis])
 		}
 		steps = d[axis]
+		if err := checkUnrollSize(n, steps, len(body.GetNode())); err != nil {
+			return nil, err
+		}
 		ones := make([]int64, steps)
 		outs := make([]string, steps)
 		for t := range ones {

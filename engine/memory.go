@@ -179,13 +179,13 @@ func checkGradientMemory(res *autodiff.Result, opts Options) error {
 }
 
 // checkProbe guards the probe run of shape discovery (used when static
-// inference cannot follow m): models whose running time depends on data
-// (Loop, Scan) are refused, and the inputs at the probe's batch sizes and
+// inference cannot follow m): models with Loop or Scan nodes are refused
+// (checkLoops), and the inputs at the probe's batch sizes and
 // the probe graph must fit in limit. What the model computes from them is
 // unknown before it runs.
 func checkProbe(m *ox.Model, inputShape []int64, limit int64) error {
-	if n := findNode(m.Graph(), "Loop", "Scan"); n != nil {
-		return fmt.Errorf("engine: %s: node %q is a %s: finding the tensor shapes would run it, and its number of iterations comes from data; zerocost does not run Loop or Scan (they have no gradient rule either): export the model with the loop unrolled", m.Name(), n.GetName(), n.GetOpType())
+	if err := checkLoops(m); err != nil {
+		return err
 	}
 	if limit < 0 {
 		return nil
@@ -206,6 +206,17 @@ func checkProbe(m *ox.Model, inputShape []int64, limit int64) error {
 	}
 	return runtime.CheckMemory(fmt.Sprintf("engine: %s: running the model on inputs of shapes %v to find its tensor shapes", m.Name(), shapes),
 		runtime.AddSat(need, sessionOverhead), limit, "inputs and graph only: static shape inference cannot follow this model")
+}
+
+// checkLoops refuses to run a model with Loop or Scan nodes: how long they
+// run is known only by running them (a trip count of 10^15 never ends).
+// Normalisation unrolls those with a static length (autodiff.Normalize), so
+// only forward runs of the model as it is meet this.
+func checkLoops(m *ox.Model) error {
+	if n := findNode(m.Graph(), "Loop", "Scan"); n != nil {
+		return fmt.Errorf("engine: %s: node %q is a %s, whose running time is known only by running it; zerocost runs loops only unrolled (score and gradcheck unroll those of a static length)", m.Name(), n.GetName(), n.GetOpType())
+	}
+	return nil
 }
 
 // findNode returns the first node of g, or of a subgraph of its nodes, with
@@ -229,11 +240,15 @@ func findNode(g *onnx.GraphProto, ops ...string) *onnx.NodeProto {
 	return nil
 }
 
-// CheckForwardMemory refuses a plain forward run of m (inputs of
-// inputShape, dynamic batch dimensions set to batch) whose estimate
+// CheckForwardMemory refuses a plain forward run of m with Loop or Scan
+// nodes (see checkLoops), or (inputs of inputShape, dynamic batch
+// dimensions set to batch) whose estimate
 // (EstimateForward, or the inputs and graph alone when the shapes cannot be
 // inferred statically) exceeds limit, as runtime.CheckMemory.
 func CheckForwardMemory(m *ox.Model, inputShape []int64, batch int64, limit int64) error {
+	if err := checkLoops(m); err != nil {
+		return err
+	}
 	if limit < 0 {
 		return nil
 	}

@@ -83,7 +83,7 @@ func TestShapeGuards(t *testing.T) {
 	}{
 		{tiled(1e10), []int64{3, 8, 8}, 0, `node "tile" (Tile) computes a tensor of shape [2 3 80000000000 80000000000], whose size overflows`},
 		{tiled(2), []int64{3, 1 << 31, 1 << 31}, 0, `input "input" has shape [2 3 2147483648 2147483648], whose size overflows`},
-		{loop, []int64{3, 8, 8}, 0, `node "forever" is a Loop`},
+		{loop, []int64{3, 8, 8}, 0, `node "forever" is a Loop, whose running time is known only by running it`},
 		{unknown, []int64{3, 1 << 16, 1 << 16}, 1 << 30, "running the model on inputs of shapes [[3 3 65536 65536]] to find its tensor shapes needs about 144 GiB"},
 	} {
 		_, err := engine.ShapeFinder(c.shape, runtime.SessionOptions{MaxMemory: c.limit})(c.m)
