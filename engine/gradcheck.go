@@ -157,7 +157,15 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 		feeds[in.Name] = sampleInput(in, dims, opts.Seed+uint64(i)+1)
 	}
 	if res.Labels != "" {
-		batch := feeds[grad.Inputs[0].Name].Shape[0]
+		// One label per sample of the first input's batch; a model without
+		// inputs (or with a scalar one) has the logits' static batch.
+		batch := opts.Batch
+		if d := res.Shapes[res.Head].Dims; len(d) > 0 && d[0] > 0 {
+			batch = d[0]
+		}
+		if len(grad.Inputs) > 0 && len(feeds[grad.Inputs[0].Name].Shape) > 0 {
+			batch = feeds[grad.Inputs[0].Name].Shape[0]
+		}
 		rng := rand.New(rand.NewPCG(opts.Seed, 0x6c6162656c73))
 		labels := make([]int64, batch)
 		for i := range labels {

@@ -87,6 +87,10 @@ func NewSession(model []byte, opts SessionOptions) (*Session, error) {
 			}
 		}
 	}
+	if len(inputs) == 0 || len(outputs) == 0 {
+		// onnxruntime_go's Run indexes the first input and output name.
+		return nil, fmt.Errorf("runtime: the model has %d inputs and %d outputs; a session needs at least one of each", len(inputs), len(outputs))
+	}
 	so, err := newSessionOptions(opts)
 	if err != nil {
 		return nil, err

@@ -172,6 +172,48 @@ func TestBadModels(t *testing.T) {
 	}
 }
 
+// TestMaxMemoryFlag checks --max-memory on a healthy model: a bad value
+// is a usage error, a limit below the estimate refuses the model with the
+// estimate and the flag, none lifts the limit.
+func TestMaxMemoryFlag(t *testing.T) {
+	testort.Init(t)
+	path := filepath.Join(badModelsDir, "external_ok.onnx")
+	if code, _, errs := runWithin(t, time.Minute, "score", path, "--max-memory", "lots"); code != 2 || !strings.Contains(errs, "--max-memory") {
+		t.Errorf("--max-memory lots: want exit 2 naming the flag, got %d, %q", code, errs)
+	}
+	code, out, errs := runWithin(t, time.Minute, "score", path, "--batch-size", "2", "--proxies", "snip", "--max-memory", "64MiB", "--format", "json")
+	var res struct{ Errors map[string]string }
+	_ = json.Unmarshal([]byte(out), &res)
+	snip := res.Errors["snip"]
+	if code != 1 || !strings.Contains(snip, `the gradient graph for input "input" of shape [2 3 8 8] needs about`) || !strings.Contains(snip, "more than the memory limit of 64 MiB") || !strings.Contains(snip, "--max-memory") {
+		t.Errorf("--max-memory 64MiB: want snip's gradient graph refused, got %d, %q, %q", code, out, errs)
+	}
+	if code, _, errs := runWithin(t, time.Minute, "score", path, "--batch-size", "2", "--proxies", "snip", "--max-memory", "none"); code != 0 {
+		t.Errorf("--max-memory none: got %d, %q", code, errs)
+	}
+	if code, _, errs := runWithin(t, time.Minute, "run-model", path, "--max-memory", "1KiB"); code != 1 || !strings.Contains(errs, "a forward run needs about") {
+		t.Errorf("run-model --max-memory 1KiB: got %d, %q", code, errs)
+	}
+}
+
+// TestBadModelsOtherCommands runs the other commands that run a model
+// (run-model, gradcheck) on the whole corpus: each ends with exit 0, or
+// exit 1 and a message, never a panic or a hang.
+func TestBadModelsOtherCommands(t *testing.T) {
+	testort.Init(t)
+	for _, path := range badModels(t) {
+		for _, args := range [][]string{
+			{"run-model", path, "--batch-size", "2"},
+			{"gradcheck", path, "--batch-size", "2", "--format", "json"},
+		} {
+			code, out, errs := runWithin(t, 2*time.Minute, args...)
+			if code != 0 && (code != 1 || !strings.Contains(errs, "zerocost "+args[0]+": ")) {
+				t.Errorf("%v: want exit 0, or 1 with a message; got %d, stdout %q, stderr %q", args, code, out, errs)
+			}
+		}
+	}
+}
+
 // TestRankBadModels ranks the whole corpus: every model gets one record,
 // with its error or its scores, and rank exits 1 because some failed.
 func TestRankBadModels(t *testing.T) {
