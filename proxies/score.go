@@ -276,4 +276,3 @@ func (s *scorer) perLayer(scores []float64) *ProxyResult {
 	}
 	return r
 }
-
