@@ -447,6 +447,9 @@ func (f *filler) fill() (*Batch, error) {
 			return nil, fmt.Errorf("data: input %q holds %s values: source %q does not apply; use tokens, mask, ones, zeros or a .npy file", in.Name, typeName(in.ElemType), f.src)
 		}
 	}
+	if in.ElemType == onnximport.Bool {
+		f.what = strings.NewReplacer("ones", "true", "zeros", "false").Replace(f.what)
+	}
 	t, err := runtime.NewInteger(dims, values, in.ElemType)
 	if err != nil {
 		return nil, fmt.Errorf("data: input %q: %w", in.Name, err)

@@ -57,7 +57,9 @@ func settingsHash(opts Options) string {
 		P []string
 		D data.DataSpec
 		B string
-	}{opts.Proxies, opts.Data, opts.Score.BN.String()})
+		O string `json:",omitempty"` // the head output and head, when not the defaults
+		H string `json:",omitempty"`
+	}{opts.Proxies, opts.Data, opts.Score.BN.String(), opts.Score.Output, strings.TrimPrefix(opts.Score.Head, proxies.HeadAuto)})
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:8])
 }
@@ -211,15 +213,21 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 			return rec, false
 		}
 	}
-	ins := m.Inputs()
-	if len(ins) != 1 {
-		rec.Error = fmt.Sprintf("%s has %d inputs; zerocost scores models with one input", e.Path, len(ins))
-		return rec, false
+	if e.Inputs != "" {
+		specs, err := data.ParseInputSpecs(e.Inputs)
+		if err != nil {
+			rec.Error = fmt.Sprintf("ranking: %s: inputs: %v", e.Path, err)
+			return rec, false
+		}
+		spec.Inputs = mergeSpecs(spec.Inputs, specs)
 	}
 	so := opts.Score
 	so.Proxies = opts.Proxies
 	so.Session.Threads = threads
-	if so.Batch, err = data.LoadBatch(spec, ins[0]); err != nil {
+	if e.Output != "" {
+		so.Output = e.Output
+	}
+	if so.Batch, err = data.LoadInputs(spec, m); err != nil {
 		rec.Error = err.Error()
 		return rec, false
 	}
@@ -232,6 +240,22 @@ func scoreEntry(e Entry, opts Options, settings string, threads int, done map[st
 	rec.Result = *res
 	rec.SHA256 = sha
 	return rec, false
+}
+
+// mergeSpecs returns base with the specifications of over added, an
+// input given in both taking over's.
+func mergeSpecs(base, over []data.InputSpec) []data.InputSpec {
+	out := append([]data.InputSpec{}, over...)
+	for _, b := range base {
+		found := false
+		for _, o := range over {
+			found = found || o.Name == b.Name
+		}
+		if !found {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // loadEntry returns an entry's bytes, and its model when it is built in
