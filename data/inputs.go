@@ -128,16 +128,17 @@ func IsInteger(elem int32) bool {
 }
 
 // MainInput returns the index of a model's main input: the first float
-// input not named like a mask, else the first float input, else the first
-// input not named like a mask, else the first. The main input takes the
+// input of rank >= 1 not named like a mask, else the first input of rank
+// >= 1 not named like a mask (token ids), else the first float input, else
+// the first. (A 0-d input is a setting, a scale or a flag, not data.) The main input takes the
 // data flags (--data, --input-shape, --layout), its batch is Batch.Input,
 // and jacob_cov differentiates with respect to it (or, when it holds token
 // ids, to its embedding).
 func MainInput(ins []onnximport.Input) int {
 	for _, pass := range []func(onnximport.Input) bool{
-		func(in onnximport.Input) bool { return onnximport.IsFloat(in.ElemType) && !IsMask(in.Name) },
+		func(in onnximport.Input) bool { return onnximport.IsFloat(in.ElemType) && len(in.Dims) > 0 && !IsMask(in.Name) },
+		func(in onnximport.Input) bool { return len(in.Dims) > 0 && !IsMask(in.Name) },
 		func(in onnximport.Input) bool { return onnximport.IsFloat(in.ElemType) },
-		func(in onnximport.Input) bool { return !IsMask(in.Name) },
 	} {
 		for i, in := range ins {
 			if pass(in) {

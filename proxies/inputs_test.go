@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
+
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
@@ -182,5 +184,66 @@ func TestEveryProxyOnInputModels(t *testing.T) {
 				t.Errorf("notes do not say how the inputs were filled: %q", res.Notes)
 			}
 		})
+	}
+}
+
+// castModel feeds int64 features through a Cast into a Gemm: integer
+// inputs with no embedding lookup. With argmax, its only output is the
+// int64 ArgMax of the logits.
+func castModel(argmax bool) *ox.Model {
+	w := make([]float32, 12)
+	for i := range w {
+		w[i] = float32(i%5) - 2
+	}
+	g := &onnx.GraphProto{
+		Name:        "cast",
+		Input:       []*onnx.ValueInfoProto{ox.ValueInfo("ids", ox.Int64, []int64{-1, 4}, "N")},
+		Initializer: []*onnx.TensorProto{ox.Float32Tensor("fc.weight", []int64{3, 4}, w)},
+		Node: []*onnx.NodeProto{
+			ox.Node("Cast", "cast", []string{"ids"}, []string{"x"}, ox.AttrInt("to", int64(ox.Float))),
+			ox.Node("Gemm", "fc", []string{"x", "fc.weight"}, []string{"logits"}, ox.AttrInt("transB", 1)),
+		},
+		Output: []*onnx.ValueInfoProto{ox.ValueInfo("logits", ox.Float, []int64{-1, 3}, "N")},
+	}
+	if argmax {
+		g.Node = append(g.Node, ox.Node("ArgMax", "argmax", []string{"logits"}, []string{"class"}, ox.AttrInt("axis", 1)))
+		g.Output = []*onnx.ValueInfoProto{ox.ValueInfo("class", ox.Int64, []int64{-1, 1}, "N")}
+	}
+	return ox.NewModel(g, 17)
+}
+
+// TestInapplicableProxiesSayWhy: integer inputs without an embedding have
+// no jacob_cov, a model without a float output no gradient proxy, and the
+// errors say why; the proxies that apply still come out.
+func TestInapplicableProxiesSayWhy(t *testing.T) {
+	testort.Init(t)
+	for i, c := range []struct {
+		m       *ox.Model
+		output  string
+		errs    map[string]string // proxy -> part of its error
+		results []string
+	}{
+		{castModel(false), "", map[string]string{"jacob_cov": "needs a float input or an embedding lookup"}, []string{"grad_norm", "snip", "grasp", "fisher", "plain", "synflow", "params", "flops"}},
+		{castModel(true), "", map[string]string{"grad_norm": "has no float output", "jacob_cov": "has no float output", "synflow": "has no float output"}, []string{"params", "flops", "l2_norm"}},
+		{castModel(false), "nope", map[string]string{"snip": `has no output "nope"`}, []string{"params"}},
+	} {
+		batch, err := data.LoadInputs(data.DataSpec{BatchSize: 4, Vocab: 9}, c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := proxies.Score(c.m, proxies.Options{Batch: batch, Output: c.output, Proxies: []string{"grad_norm", "snip", "grasp", "fisher", "plain", "jacob_cov", "synflow", "params", "flops", "l2_norm"}})
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		for p, want := range c.errs {
+			if e := res.Errors[p]; !strings.Contains(e, want) {
+				t.Errorf("case %d: %s: want an error with %q, got %q (value %v)", i, p, want, e, res.Proxies[p])
+			}
+		}
+		for _, p := range c.results {
+			if res.Proxies[p] == nil {
+				t.Errorf("case %d: %s: want a value, got error %q", i, p, res.Errors[p])
+			}
+		}
 	}
 }

@@ -62,7 +62,7 @@ const scoreHelp = `Which proxies apply (docs/models.md):
         first float output); cross-entropy on N×C logits, per pixel on N×C×H×W of an image model, per
         token on N×T×V of a model whose main input is token ids, the sum of the output otherwise
         (--head sum|ce forces one); the result's notes say which head was used
-  jacob_cov  input Jacobian w.r.t. the main input (the first float input not named like a mask), or,
+  jacob_cov  input Jacobian w.r.t. the main input (the first float input of rank >= 1 not named like a mask), or,
         when it holds token ids, w.r.t. the output of the embedding lookup (Gather) it indexes; the
         notes name the tensor; an error when there is neither
   nwot       models with Relu nodes whose inputs keep the batch on axis 0
