@@ -215,3 +215,46 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestScoreAndRankModelsWithSeveralInputs scores testdata/inputs models
+// from the command line: --input gives the language model its sequence
+// length, --output picks the two-input model's box head (the sum head,
+// noted); a manifest gives rank the same through its inputs and output
+// columns; a bad specification is a usage error.
+func TestScoreAndRankModelsWithSeveralInputs(t *testing.T) {
+	testort.Init(t)
+	dir := filepath.Join("..", "..", "testdata", "inputs")
+	code, out, errs := run(t, "score", filepath.Join(dir, "lm.onnx"), "--input", "ids=6:int64:tokens", "--batch-size", "4", "--proxies", "snip,jacob_cov,synflow", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		InputShape []int64 `json:"input_shape"`
+		Notes      []string
+		Proxies    map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	if len(res.Proxies) != 3 || fmt.Sprint(res.InputShape) != "[4 6]" || !strings.Contains(notes, "cross-entropy per token") || !strings.Contains(notes, "random token ids in [0, 30)") {
+		t.Errorf("want 3 proxies at [4 6] with per-token notes, got %v at %v, notes %q", res.Proxies, res.InputShape, res.Notes)
+	}
+	code, out, errs = run(t, "score", filepath.Join(dir, "twoinput.onnx"), "--output", "boxes", "--batch-size", "4", "--proxies", "grad_norm")
+	if code != 0 || !strings.Contains(out, `the sum head (Σ of output "boxes"`) {
+		t.Errorf("--output boxes: exit %d, want the sum head noted, got:\n%s%s", code, out, errs)
+	}
+	manifest := filepath.Join(t.TempDir(), "models.csv")
+	abs, _ := filepath.Abs(dir)
+	csv := "path,inputs,output\n" + filepath.Join(abs, "lm.onnx") + ",ids=5:tokens,\n" + filepath.Join(abs, "twoinput.onnx") + ",vector=:zeros,boxes\n"
+	if err := os.WriteFile(manifest, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "rank", manifest, "--proxies", "snip,params", "--batch-size", "4", "--format", "json", "--workers", "1")
+	if code != 0 || strings.Count(out, `"snip"`) < 2 || !strings.Contains(out, "vector 4×5: zeros") || !strings.Contains(out, `\"boxes\"`) {
+		t.Errorf("rank over a manifest with inputs and output: exit %d, got:\n%s%s", code, out, errs)
+	}
+	if code, _, errs = run(t, "score", filepath.Join(dir, "lm.onnx"), "--input", "ids=6:words"); code != 2 || !strings.Contains(errs, "unknown source") {
+		t.Errorf("a bad --input: want exit 2 naming the source, got %d: %s", code, errs)
+	}
+}
