@@ -136,7 +136,9 @@ func IsInteger(elem int32) bool {
 // ids, to its embedding).
 func MainInput(ins []onnximport.Input) int {
 	for _, pass := range []func(onnximport.Input) bool{
-		func(in onnximport.Input) bool { return onnximport.IsFloat(in.ElemType) && len(in.Dims) > 0 && !IsMask(in.Name) },
+		func(in onnximport.Input) bool {
+			return onnximport.IsFloat(in.ElemType) && len(in.Dims) > 0 && !IsMask(in.Name)
+		},
 		func(in onnximport.Input) bool { return len(in.Dims) > 0 && !IsMask(in.Name) },
 		func(in onnximport.Input) bool { return onnximport.IsFloat(in.ElemType) },
 	} {

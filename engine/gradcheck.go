@@ -158,12 +158,22 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 	}
 	if res.Labels != "" {
 		batch := feeds[grad.Inputs[0].Name].Shape[0]
+		var shape []int64 // the head's shape without its class axis: [N], [N T] or [N H W]
+		for i, d := range res.Shapes[res.Head].Dims {
+			if i == res.ClassAxis {
+				continue
+			}
+			if d < 0 {
+				d = batch
+			}
+			shape = append(shape, d)
+		}
 		rng := rand.New(rand.NewPCG(opts.Seed, 0x6c6162656c73))
-		labels := make([]int64, batch)
+		labels := make([]int64, runtime.NumElements(shape))
 		for i := range labels {
 			labels[i] = rng.Int64N(grad.Classes)
 		}
-		feeds[res.Labels] = runtime.NewInt64([]int64{batch}, labels)
+		feeds[res.Labels] = runtime.NewInt64(shape, labels)
 	}
 	out, err := grad.Run(feeds)
 	if err != nil {

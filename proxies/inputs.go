@@ -256,7 +256,11 @@ func (s *scorer) onesFeeds() (map[string]*runtime.Tensor, error) {
 	if s.opts.Batch != nil && s.opts.Batch.Input != nil {
 		batch = s.feeds()
 	}
-	for _, in := range s.inputs {
+	ins := s.inputs
+	if ins == nil { // a scorer built for the main input alone
+		ins = []ox.Input{s.input}
+	}
+	for _, in := range ins {
 		shape := append([]int64{}, in.Dims...)
 		if t, ok := batch[in.Name]; ok {
 			shape = append([]int64{}, t.Shape...)
