@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 
@@ -118,11 +119,14 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	} else {
 		printCheckTable(stdout, rep)
 	}
+	if math.IsNaN(rep.Loss) || math.IsInf(rep.Loss, 0) {
+		fmt.Fprintf(stderr, "zerocost gradcheck: warning: the loss is %v at the sample point, so no gradient could be checked: look for NaN or Inf in the weights\n", rep.Loss)
+	}
 	if len(rep.UnsupportedOps) > 0 {
 		return fmt.Errorf("%s: no gradient rule for %v", pos[0], rep.UnsupportedOps)
 	}
 	if !rep.OK {
-		return fmt.Errorf("%s: %d of %d tensors fail the gradient check (WRONG, or an analytic gradient not finite where finite differences are); see the table", pos[0], rep.Verdicts["failed"], len(rep.Params)+len(rep.Inputs))
+		return fmt.Errorf("%s: %d of %d tensors fail the gradient check (WRONG, or an analytic gradient not finite where finite differences are); see the table", pos[0], rep.Failed, len(rep.Params)+len(rep.Inputs))
 	}
 	return nil
 }
