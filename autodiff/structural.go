@@ -260,8 +260,8 @@ func (a *invariance) meanSubtraction(t string, u use) (centring, bool) {
 		}
 		s |= 1 << uint(ax)
 	}
-	why := fmt.Sprintf("cancelled by the mean subtraction of node %q", sub.GetName())
-	if bn, ok := strings.CutSuffix(sub.GetName(), "/centred"); ok {
+	why := fmt.Sprintf("cancelled by the mean subtraction over axes %v of node %q", s.list(), sub.GetName())
+	if bn, ok := strings.CutSuffix(n.GetName(), "/batch_mean"); ok { // named so by decomposeBatchNorm
 		why = fmt.Sprintf("cancelled by BatchNormalization %q, which subtracts the batch mean (batch statistics)", bn)
 	}
 	return centring{mean: n, sub: sub, inv: invariant{known: true, axes: s, why: []string{why}}}, true

@@ -315,3 +315,68 @@ func TestStructuralZerosOfSmallGraphs(t *testing.T) {
 		}
 	}
 }
+
+// TestStructuralZerosThroughNormalize: the decompositions of Normalize
+// are recognised. x is 2×4×3×3; a per-channel bias before batch-statistics
+// BatchNormalization or InstanceNormalization is cancelled, not before
+// inference-form BN (eval mode); before LayerNormalization over the last
+// axis a scalar is cancelled, a per-position term is not.
+func TestStructuralZerosThroughNormalize(t *testing.T) {
+	ones := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 1
+		}
+		return v
+	}
+	norm := map[string]func() []*onnx.NodeProto{
+		"BatchNormalization": func() []*onnx.NodeProto {
+			return []*onnx.NodeProto{ox.Node("BatchNormalization", "bn", []string{"xb", "g", "beta", "mean", "var"}, []string{"y"})}
+		},
+		"InstanceNormalization": func() []*onnx.NodeProto {
+			return []*onnx.NodeProto{ox.Node("InstanceNormalization", "in", []string{"xb", "g", "beta"}, []string{"y"})}
+		},
+		"LayerNormalization": func() []*onnx.NodeProto {
+			return []*onnx.NodeProto{ox.Node("LayerNormalization", "ln", []string{"xb", "g3", "beta3"}, []string{"y"}, ox.AttrInt("axis", -1))}
+		},
+	}
+	cases := []struct {
+		norm string
+		bn   autodiff.BNMode
+		bias []int64 // shape of b in xb = x + b
+		want string  // words of b's reason; "" for not zero
+	}{
+		{"BatchNormalization", autodiff.BNTrain, []int64{4, 1, 1}, "cancelled by BatchNormalization \"bn\""},
+		{"BatchNormalization", autodiff.BNEval, []int64{4, 1, 1}, ""},
+		{"BatchNormalization", autodiff.BNTrain, []int64{3, 3}, ""}, // varies over the averaged spatial axes
+		{"InstanceNormalization", autodiff.BNTrain, []int64{4, 1, 1}, "mean subtraction over axes [2]"},
+		{"LayerNormalization", autodiff.BNTrain, []int64{1}, "mean subtraction"},
+		{"LayerNormalization", autodiff.BNTrain, []int64{3}, ""},
+	}
+	for _, c := range cases {
+		g := &onnx.GraphProto{
+			Name:   "case",
+			Input:  []*onnx.ValueInfoProto{ox.ValueInfo("x", ox.Float, []int64{2, 4, 3, 3})},
+			Output: []*onnx.ValueInfoProto{ox.ValueInfo("y", ox.Float, nil)},
+			Initializer: []*onnx.TensorProto{
+				ox.Float32Tensor("b", c.bias, ones(ox.NumElements(c.bias))),
+				ox.Float32Tensor("g", []int64{4}, ones(4)), ox.Float32Tensor("beta", []int64{4}, ones(4)),
+				ox.Float32Tensor("mean", []int64{4}, ones(4)), ox.Float32Tensor("var", []int64{4}, ones(4)),
+				ox.Float32Tensor("g3", []int64{3}, ones(3)), ox.Float32Tensor("beta3", []int64{3}, ones(3)),
+			},
+		}
+		g.Node = append([]*onnx.NodeProto{ox.Node("Add", "add", []string{"x", "b"}, []string{"xb"})}, norm[c.norm]()...)
+		fwd, err := autodiff.Normalize(ox.NewModel(g, 17), c.bn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapes, err := engine.ShapeFinder(nil, runtime.SessionOptions{})(fwd)
+		if err != nil {
+			t.Fatalf("%s %v: %v", c.norm, c.bias, err)
+		}
+		reason, zero := autodiff.StructuralZeros(fwd, shapes)["b"]
+		if c.want == "" && zero || c.want != "" && !strings.Contains(reason, c.want) {
+			t.Errorf("%s (bn %v), bias %v: zero %v (%q), want %q", c.norm, c.bn, c.bias, zero, reason, c.want)
+		}
+	}
+}
