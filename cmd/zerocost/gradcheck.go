@@ -59,7 +59,7 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var rf runtimeFlags
 	rf.register(fs)
 	head := fs.String("head", "", "head to differentiate: ce (cross-entropy of the logits) or sum (sum of the outputs); default ce for a 2-D logits output, sum otherwise")
-	shapeFlag := fs.String("input-shape", "", "shape of the data inputs without the batch dimension (CxHxW), or whole; needed for dynamic dimensions")
+	shapeFlag := fs.String("input-shape", "", "shape of the data inputs without the batch dimension (CxHxW), or whole; needed for dynamic dimensions unless the model records its input size (zoo networks do)")
 	batch := fs.Int64("batch-size", 2, "batch size for a dynamic batch dimension")
 	seed := fs.Uint64("seed", 1, "seed of the random data, labels and directions")
 	bnFlag := fs.String("bn", "train", "BatchNormalization: train (batch statistics), eval (running statistics) or remove")
@@ -73,7 +73,7 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usagef("want one MODEL.onnx, got %d arguments", len(pos))
 	}
 	opts := engine.CheckOptions{Batch: *batch, Seed: *seed, Tolerance: *tol}
-	if opts.InputShape, err = parseShape(*shapeFlag); err != nil {
+	if _, err := parseShape(*shapeFlag); err != nil {
 		return usagef("--input-shape: %v", err)
 	}
 	if opts.BN, err = autodiff.ParseBNMode(*bnFlag); err != nil {
@@ -101,6 +101,9 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	m, err := onnximport.Load(pos[0])
 	if err != nil {
+		return err
+	}
+	if opts.InputShape, err = inputShape(*shapeFlag, m); err != nil {
 		return err
 	}
 	if err := runtime.Init(rf.ortLib); err != nil {
