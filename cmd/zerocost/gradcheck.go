@@ -36,11 +36,14 @@ gets a verdict:
 
 The noise of the difference is the sum of two estimates. Analytic: the
 gradient is computed again at 2 points where every float value is moved by 4
-units in the last place; 3x the largest change is its round-off. Numeric: the
-central difference is taken at steps h and h/2; 2x their difference bounds
-the truncation error (and kinks crossed), and rho/h its round-off, with rho
-the round-off of one loss evaluation (the largest of 4 eps |loss| and 3x the
-change of the loss at the moved points).
+units in the last place; 3x the largest change (plus 4 eps |analytic|) is its
+round-off. Numeric: the central difference D is taken at steps h and h/2
+(h moves the loss by 1e-4 relative); 2|D(h) - D(h/2)| bounds the truncation
+error and kinks crossed, and rho/h its round-off, where rho, the round-off of
+one loss evaluation, is the larger of eps |loss| and 3x the change of the loss,
+less its first-order part, when the tensor moves by 4 units in the last place.
+--tolerance is the margin beyond that noise (for a ReLU or MaxPool kink much
+closer than h/2, which both steps cross alike).
 
 Exit status 1 when a tensor is WRONG, when an analytic gradient is not finite
 where the finite difference is, or when an op has no gradient rule; a
