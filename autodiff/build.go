@@ -31,6 +31,10 @@ type Result struct {
 	Params []string
 	// Head is the output the head applies to.
 	Head string
+	// ClassAxis is the class axis of the head output with
+	// HeadCrossEntropy (see CEClassAxis); Labels has the head's shape
+	// without it.
+	ClassAxis int
 }
 
 // Build differentiates m as req asks. shapes finds the shapes of the
@@ -271,26 +275,47 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 	elem := info.Elem
 	switch req.Head {
 	case HeadCrossEntropy:
-		if len(info.Dims) != 2 {
-			return "", fmt.Errorf("autodiff: the cross-entropy head needs a 2-D logits output (N×classes); output %q has shape %v: use the sum head", head, info.Dims)
+		axis := CEClassAxis(len(info.Dims))
+		if axis < 0 {
+			return "", fmt.Errorf("autodiff: the cross-entropy head needs logits of shape N×classes, N×T×classes or N×classes×H×W; output %q has shape %v: use the sum head", head, info.Dims)
 		}
-		k := info.Dims[1]
+		k := info.Dims[axis]
 		if k < 1 {
 			return "", fmt.Errorf("autodiff: output %q has a class axis that depends on the batch size", head)
 		}
-		g.Input = append(g.Input, ox.ValueInfo(LabelsInput, ox.Int64, []int64{-1}, "N"))
+		res.ClassAxis = axis
+		if axis == 1 && len(info.Dims) == 2 {
+			g.Input = append(g.Input, ox.ValueInfo(LabelsInput, ox.Int64, []int64{-1}, "N"))
+			res.Labels = LabelsInput
+			// loss = −mean_n log_softmax(logits)[n, label_n]; dlogits = (softmax − onehot)/N
+			lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", 1))
+			onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", -1))
+			n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Gather", []string{e.shapeOf("zerocost_ce/shape", head), e.intsShaped([]int64{}, 0)})}, ox.AttrInt("to", int64(elem)))
+			return ceLoss(e, res, lsm, onehot, n), nil
+		}
+		// Per token (N×T×V, labels N×T) or per pixel (N×C×H×W, labels
+		// N×H×W), as torch's cross_entropy: the mean over every labelled
+		// position.
+		var labelDims []int64
+		names := []string{"N"}
+		for i, d := range info.Dims {
+			if i != axis {
+				labelDims = append(labelDims, d)
+			}
+		}
+		for i := 1; i < len(labelDims); i++ {
+			names = append(names, fmt.Sprintf("zerocost_label_d%d", i))
+		}
+		g.Input = append(g.Input, ox.ValueInfo(LabelsInput, ox.Int64, labelDims, names...))
 		res.Labels = LabelsInput
-		// loss = −mean_n log_softmax(logits)[n, label_n]; dlogits = (softmax − onehot)/N
-		lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", 1))
-		onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", -1))
-		n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Gather", []string{e.shapeOf("zerocost_ce/shape", head), e.intsShaped([]int64{}, 0)})}, ox.AttrInt("to", int64(elem)))
-		picked := e.reduce("zerocost_ce/picked", "ReduceSum", e.node("zerocost_ce/lsm_onehot", "Mul", []string{lsm, onehot}), nil, false)
-		loss := e.node("zerocost_ce/loss", "Neg", []string{e.node("zerocost_ce/mean", "Div", []string{picked, n})})
-		res.Loss = e.fresh(LossOutput)
-		g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput+"/node"), []string{loss, e.ints(1)}, []string{res.Loss}))
-		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: res.Loss})
-		p := e.node("zerocost_ce/softmax", "Exp", []string{lsm})
-		return e.node("zerocost_ce/dlogits", "Div", []string{e.node("zerocost_ce/p_minus_onehot", "Sub", []string{p, onehot}), n}), nil
+		onehotAxis := int64(axis)
+		if axis == len(info.Dims)-1 {
+			onehotAxis = -1
+		}
+		lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", int64(axis)))
+		onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", onehotAxis))
+		n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Size", []string{LabelsInput})}, ox.AttrInt("to", int64(elem)))
+		return ceLoss(e, res, lsm, onehot, n), nil
 	case HeadSum:
 		total := e.reduce("zerocost_sum/total", "ReduceSum", head, nil, false)
 		res.Loss = e.fresh(LossOutput)
@@ -308,6 +333,35 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 		return name, nil
 	}
 	return "", fmt.Errorf("autodiff: unknown head %v", req.Head)
+}
+
+// ceLoss adds the cross-entropy loss −Σ lsm ⊙ onehot / n as the loss
+// output and returns the logits' gradient (softmax − onehot)/n.
+func ceLoss(e *emitter, res *Result, lsm, onehot, n string) string {
+	g := e.g
+	picked := e.reduce("zerocost_ce/picked", "ReduceSum", e.node("zerocost_ce/lsm_onehot", "Mul", []string{lsm, onehot}), nil, false)
+	loss := e.node("zerocost_ce/loss", "Neg", []string{e.node("zerocost_ce/mean", "Div", []string{picked, n})})
+	res.Loss = e.fresh(LossOutput)
+	g.Node = append(g.Node, ox.Node("Reshape", e.fresh(LossOutput+"/node"), []string{loss, e.ints(1)}, []string{res.Loss}))
+	g.Output = append(g.Output, &onnx.ValueInfoProto{Name: res.Loss})
+	p := e.node("zerocost_ce/softmax", "Exp", []string{lsm})
+	return e.node("zerocost_ce/dlogits", "Div", []string{e.node("zerocost_ce/p_minus_onehot", "Sub", []string{p, onehot}), n})
+}
+
+// CEClassAxis returns the class axis of the cross-entropy head for logits
+// of the given rank: 1 for N×C (classifiers) and N×C×H×W (per pixel, as
+// torch's cross_entropy), 2 for N×T×V (per token, language models); −1
+// for ranks the head does not take.
+func CEClassAxis(rank int) int {
+	switch {
+	case rank == 2:
+		return 1
+	case rank == 3:
+		return 2
+	case rank >= 4:
+		return 1
+	}
+	return -1
 }
 
 // emitFisher adds FisherName(t): 0.5·mean_n (Σ_{other axes} t ⊙ dt)².

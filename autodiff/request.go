@@ -51,8 +51,10 @@ func ParseBNMode(s string) (BNMode, error) {
 type HeadKind int
 
 const (
-	// HeadCrossEntropy is the cross-entropy of the logits output (N×K)
-	// against an int64 label input, averaged over the batch.
+	// HeadCrossEntropy is the cross-entropy of the logits output against
+	// an int64 label input, averaged over the batch: logits N×K with labels
+	// N, per token N×T×K with labels N×T, or per pixel N×K×H×W with labels
+	// N×H×W (CEClassAxis), as torch's cross_entropy averages them.
 	HeadCrossEntropy HeadKind = iota
 	// HeadSum is the sum of every element of the head output.
 	HeadSum
@@ -74,7 +76,7 @@ func (h HeadKind) String() string {
 
 // Names of the tensors Build adds.
 const (
-	LabelsInput = "zerocost_labels" // int64 [N] labels, with HeadCrossEntropy
+	LabelsInput = "zerocost_labels" // int64 labels ([N], [N T] or [N H W]), with HeadCrossEntropy
 	LossOutput  = "zerocost_loss"   // float [1]: the loss (HeadCrossEntropy) or the sum (HeadSum); see Result.Loss
 	gradPrefix  = "zerocost_grad/"
 	seedSuffix  = "/zerocost_seed"

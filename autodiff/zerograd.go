@@ -17,47 +17,11 @@ import (
 // weight it does not list may still have a zero gradient.
 func ZeroGradients(m *ox.Model) map[string]bool {
 	g := m.Graph()
-	zeroInit := map[string]bool{}
+	_, isZero := zeroTensors(g)
 	producer := map[string]*onnx.NodeProto{}
-	for _, t := range g.GetInitializer() {
-		if ox.NumElements(t.GetDims()) > 64 {
-			continue // constants are small; a weight is not treated as zero
-		}
-		if v, err := ox.TensorFloat64s(t); err == nil && allZero(v) {
-			zeroInit[t.GetName()] = true
-		}
-	}
-	// Forward: tensors that are exactly zero.
-	zero := map[string]bool{}
-	isZero := func(name string) bool { return zero[name] || zeroInit[name] }
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
 			producer[o] = n
-		}
-		in := n.GetInput()
-		out := false
-		switch n.GetOpType() {
-		case "Mul":
-			for _, x := range in {
-				out = out || isZero(x)
-			}
-		case "Div", "Relu", "Identity", "Flatten", "Reshape", "AveragePool", "MaxPool", "GlobalAveragePool", "GlobalMaxPool",
-			"Transpose", "Squeeze", "Unsqueeze", "Neg", "Abs", "Slice", "Dropout", "Cast", "Expand", "Tile":
-			out = len(in) > 0 && isZero(in[0])
-		case "Pad":
-			out = len(in) > 0 && isZero(in[0]) && (len(in) < 3 || in[2] == "" || zeroInit[in[2]])
-		case "Add", "Sum", "Concat", "Sub":
-			out = len(in) > 0
-			for _, x := range in {
-				out = out && (x == "" || isZero(x))
-			}
-		case "Conv", "ConvTranspose", "Gemm":
-			out = len(in) > 1 && isZero(in[0]) && (len(in) < 3 || in[2] == "" || zeroInit[in[2]])
-		case "MatMul":
-			out = len(in) > 1 && (isZero(in[0]) || isZero(in[1]))
-		}
-		if out {
-			zero[n.GetOutput()[0]] = true
 		}
 	}
 	// Backward: tensors whose gradient can be non-zero.
@@ -114,6 +78,53 @@ func ZeroGradients(m *ox.Model) map[string]bool {
 		}
 	}
 	return out
+}
+
+// zeroTensors finds the tensors of g that are exactly zero whatever the
+// values of the parameters and inputs: small all-zero initializers
+// (zeroInit) and what operators that keep zeros make of them (isZero, which
+// includes zeroInit).
+func zeroTensors(g *onnx.GraphProto) (zeroInit map[string]bool, isZero func(string) bool) {
+	zeroInit = map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		if ox.NumElements(t.GetDims()) > 64 {
+			continue // constants are small; a weight is not treated as zero
+		}
+		if v, err := ox.TensorFloat64s(t); err == nil && allZero(v) {
+			zeroInit[t.GetName()] = true
+		}
+	}
+	zero := map[string]bool{}
+	isZero = func(name string) bool { return zero[name] || zeroInit[name] }
+	for _, n := range g.GetNode() {
+		in := n.GetInput()
+		out := false
+		switch n.GetOpType() {
+		case "Mul":
+			for _, x := range in {
+				out = out || isZero(x)
+			}
+		case "Div", "Relu", "Identity", "Flatten", "Reshape", "AveragePool", "MaxPool", "GlobalAveragePool", "GlobalMaxPool",
+			"Transpose", "Squeeze", "Unsqueeze", "Neg", "Abs", "Slice", "Dropout", "Cast", "Expand", "Tile",
+			"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin":
+			out = len(in) > 0 && isZero(in[0])
+		case "Pad":
+			out = len(in) > 0 && isZero(in[0]) && (len(in) < 3 || in[2] == "" || zeroInit[in[2]])
+		case "Add", "Sum", "Concat", "Sub":
+			out = len(in) > 0
+			for _, x := range in {
+				out = out && (x == "" || isZero(x))
+			}
+		case "Conv", "ConvTranspose", "Gemm":
+			out = len(in) > 1 && isZero(in[0]) && (len(in) < 3 || in[2] == "" || zeroInit[in[2]])
+		case "MatMul":
+			out = len(in) > 1 && (isZero(in[0]) || isZero(in[1]))
+		}
+		if out {
+			zero[n.GetOutput()[0]] = true
+		}
+	}
+	return zeroInit, isZero
 }
 
 // holdsWeight reports whether tensor is the weight or its Transpose.

@@ -17,13 +17,64 @@ import (
 )
 
 // Batch is a minibatch for scoring: an input tensor and, when the data come
-// with them, one label per sample.
+// with them, labels. A model with several inputs has its main input
+// (MainInput) in Input and the others in Others.
 type Batch struct {
 	Input  *runtime.Tensor
 	Labels []int64 // nil when the data have none
+	// LabelShape is the shape of Labels when they are not one per sample
+	// (N×H×W per pixel, N×T per token); nil means [N].
+	LabelShape []int64
 	// Notes say how the data were fitted to the model (a transposed
 	// layout), for the scoring result.
 	Notes []string
+	// Name is the model input that Input feeds; "" means the model's only
+	// input (or its main one).
+	Name string
+	// Others are the model's other inputs by name (nil for a model with
+	// one input).
+	Others map[string]*runtime.Tensor
+}
+
+// Size returns the number of samples: axis 0 of Input (1 for a 0-d input).
+func (b *Batch) Size() int {
+	if b.Input == nil || len(b.Input.Shape) == 0 {
+		return 1
+	}
+	return int(b.Input.Shape[0])
+}
+
+// Feeds returns every input tensor by name, Input under main (the name of
+// the model's main input when Name is "").
+func (b *Batch) Feeds(main string) map[string]*runtime.Tensor {
+	if b.Name != "" {
+		main = b.Name
+	}
+	out := map[string]*runtime.Tensor{main: b.Input}
+	for k, v := range b.Others {
+		out[k] = v
+	}
+	return out
+}
+
+// readLabels reads int64 labels from a .npy file: one per sample, or any
+// shape whose first axis is the batch (N×H×W per pixel, N×T per token).
+func (b *Batch) readLabels(path string, limit int64) error {
+	shape, _, ints, err := readNPY(path, limit)
+	if err != nil {
+		return err
+	}
+	if ints == nil || len(shape) == 0 {
+		return fmt.Errorf("data: %s must hold an int64 array of labels (N, or N×H×W, N×T)", path)
+	}
+	if shape[0] != int64(b.Size()) {
+		return fmt.Errorf("data: %s holds %d labels for a batch of %d (shape %v: the first axis is the batch)", path, shape[0], b.Size(), shape)
+	}
+	b.Labels, b.LabelShape = ints, nil
+	if len(shape) > 1 {
+		b.LabelShape = shape
+	}
+	return nil
 }
 
 // Ones returns a float32 tensor of ones.
@@ -111,8 +162,8 @@ func DecodeCIFAR10(data []byte, path string, n int, sample bool, seed uint64) (*
 var npyHeader = regexp.MustCompile(`'descr':\s*'([^']*)'.*'fortran_order':\s*(True|False).*'shape':\s*\(([^)]*)\)`)
 
 // ReadNPY reads a NumPy .npy file holding float32, float64 (converted to
-// float32) or int64 values in C order, and returns its shape and values
-// (floats as float32, integers as int64).
+// float32), int64, int32, bool or uint8 values in C order, and returns its
+// shape and values (floats as float32, integers and bools as int64).
 func ReadNPY(path string) (shape []int64, floats []float32, ints []int64, err error) {
 	return readNPY(path, 0)
 }
@@ -201,8 +252,15 @@ func DecodeNPY(data []byte, path string) (shape []int64, floats []float32, ints 
 		for i, x := range v {
 			ints[i] = int64(x)
 		}
+	case "|b1", "|u1":
+		v := make([]uint8, n)
+		err = binary.Read(r, binary.LittleEndian, v)
+		ints = make([]int64, n)
+		for i, x := range v {
+			ints[i] = int64(x)
+		}
 	default:
-		return nil, nil, nil, fmt.Errorf("data: %s holds %s values; use float32, float64 or int64", path, mt[1])
+		return nil, nil, nil, fmt.Errorf("data: %s holds %s values; use float32, float64, int64, int32, bool or uint8", path, mt[1])
 	}
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -243,6 +301,12 @@ type DataSpec struct {
 	// negative: no limit). It is not a scoring setting: results do not
 	// depend on it.
 	MaxMemory int64 `json:"-"`
+	// Inputs specify inputs one by one, for models with several inputs or
+	// non-float ones (LoadInputs); the fields above fill the main input.
+	Inputs []InputSpec `json:",omitempty"`
+	// Vocab is the number of token ids for integer inputs whose embedding
+	// table zerocost cannot find (0: none).
+	Vocab int64 `json:",omitempty"`
 }
 
 // LoadBatch builds the scoring batch for a model input.
@@ -296,17 +360,9 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 		return nil, fmt.Errorf("data: unknown data source %q: use random, ones, a .npy file or a CIFAR-10 .bin file", src)
 	}
 	if spec.Labels != "" {
-		shape, _, ints, err := readNPY(spec.Labels, spec.MaxMemory)
-		if err != nil {
+		if err := b.readLabels(spec.Labels, spec.MaxMemory); err != nil {
 			return nil, err
 		}
-		if ints == nil || len(shape) != 1 {
-			return nil, fmt.Errorf("data: %s must hold a 1-D int64 array of labels", spec.Labels)
-		}
-		if int64(len(ints)) != b.Input.Shape[0] {
-			return nil, fmt.Errorf("data: %s holds %d labels for a batch of %d", spec.Labels, len(ints), b.Input.Shape[0])
-		}
-		b.Labels = ints
 	}
 	return b, nil
 }

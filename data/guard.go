@@ -11,11 +11,17 @@ import (
 )
 
 // npyElemSize is the size of one element of each .npy type zerocost reads.
-var npyElemSize = map[string]int64{"<f4": 4, "<f8": 8, "<i8": 8, "<i4": 4}
+var npyElemSize = map[string]int64{"<f4": 4, "<f8": 8, "<i8": 8, "<i4": 4, "|b1": 1, "|u1": 1}
 
 // checkBatchMemory refuses a generated (random or ones) float32 batch of
 // shape dims for input in that exceeds limit.
 func checkBatchMemory(in onnximport.Input, dims []int64, limit int64) error {
+	return checkTensorMemory(in, dims, 4, "float32", limit)
+}
+
+// checkTensorMemory refuses a generated tensor of shape dims with
+// elemSize-byte values (of the type named) for input in that exceeds limit.
+func checkTensorMemory(in onnximport.Input, dims []int64, elemSize int64, typ string, limit int64) error {
 	note := ""
 	for i, d := range in.Dims {
 		if d >= 1<<16 {
@@ -24,8 +30,8 @@ func checkBatchMemory(in onnximport.Input, dims []int64, limit int64) error {
 			break
 		}
 	}
-	what := fmt.Sprintf("data: the input batch of shape %v for input %q (float32%s)", dims, in.Name, note)
-	return runtime.CheckMemory(what, runtime.ShapeBytes(dims, 4), limit, "")
+	what := fmt.Sprintf("data: the input batch of shape %v for input %q (%s%s)", dims, in.Name, typ, note)
+	return runtime.CheckMemory(what, runtime.ShapeBytes(dims, elemSize), limit, "")
 }
 
 // readFileWithin reads a data file when factor times its size fits in
@@ -51,4 +57,32 @@ func readFileWithin(path string, limit, factor int64, what string) ([]byte, erro
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	return data, nil
+}
+
+// checkTensorInputs refuses a model with an input that is not a tensor (a
+// sequence, a map, an optional): zerocost generates and feeds tensors only.
+func checkTensorInputs(m *onnximport.Model) error {
+	inits := map[string]bool{}
+	for _, t := range m.Graph().GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	for _, v := range m.Graph().GetInput() {
+		typ := v.GetType()
+		if inits[v.GetName()] || typ == nil || typ.GetTensorType() != nil {
+			continue
+		}
+		kind := "non-tensor value"
+		switch {
+		case typ.GetSequenceType() != nil:
+			kind = "sequence"
+		case typ.GetMapType() != nil:
+			kind = "map"
+		case typ.GetOptionalType() != nil:
+			kind = "optional"
+		case typ.GetSparseTensorType() != nil:
+			kind = "sparse tensor"
+		}
+		return fmt.Errorf("data: %s: input %q is a %s, not a tensor; zerocost feeds tensor inputs only", m.Name(), v.GetName(), kind)
+	}
+	return nil
 }

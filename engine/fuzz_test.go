@@ -30,7 +30,7 @@ func FuzzShapes(f *testing.F) {
 			return
 		}
 		for _, spec := range [][]int64{nil, {3, 8, 8}} {
-			shapes, err := staticShapes(fwd, spec)
+			shapes, err := staticShapes(fwd, feedPlan{shape: spec})
 			var overflow *ShapeOverflowError
 			var soft errNotStatic
 			if errors.As(err, &overflow) || errors.As(err, &soft) {

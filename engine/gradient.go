@@ -15,6 +15,9 @@ type Options struct {
 	// InputShape gives dynamic dimensions of the data inputs: the whole shape
 	// or the shape without the batch dimension (nil when all are static).
 	InputShape []int64
+	// InputShapes gives the whole shape of inputs by name, for models with
+	// several inputs (ShapeFinderFor); it takes precedence over InputShape.
+	InputShapes map[string][]int64
 	// FeedParams makes the initializers in Result.Params inputs that every
 	// Run must feed (to change weights without rebuilding the session).
 	FeedParams bool
@@ -40,7 +43,9 @@ type Gradient struct {
 // NewGradient builds the gradient graph of m and opens a session on it.
 func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
 	shapes := opts.Shapes
-	if shapes == nil {
+	if shapes == nil && opts.InputShapes != nil {
+		shapes = ShapeFinderFor(opts.InputShapes, opts.Session)
+	} else if shapes == nil {
 		shapes = ShapeFinder(opts.InputShape, opts.Session)
 	}
 	res, err := autodiff.Build(autodiff.WithStaticInputs(m, opts.InputShape), opts.Request, shapes)
@@ -58,7 +63,7 @@ func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradien
 	}
 	if res.Labels != "" {
 		g.feeds = append(g.feeds, res.Labels)
-		g.Classes = res.Shapes[res.Head].Dims[1]
+		g.Classes = res.Shapes[res.Head].Dims[res.ClassAxis]
 	}
 	if res.Seed != "" {
 		g.feeds = append(g.feeds, res.Seed)
@@ -132,7 +137,7 @@ func (g *Gradient) Destroy() {
 
 func checkLabels(t *runtime.Tensor, classes int64) error {
 	if t == nil {
-		return fmt.Errorf("labels missing: feed %s (int64, one per sample)", autodiff.LabelsInput)
+		return fmt.Errorf("labels missing: feed %s (int64, one per sample, or per position of the logits)", autodiff.LabelsInput)
 	}
 	if t.I64 == nil {
 		return fmt.Errorf("labels must be int64")

@@ -93,7 +93,7 @@ func EstimateForward(m *ox.Model, inputShape []int64, batch int64) (e MemoryEsti
 	if ins := m.Inputs(); len(ins) > 0 && len(spec) == len(ins[0].Dims)-1 {
 		spec = append([]int64{max(batch, 1)}, spec...) // the whole shape: one inference at this batch
 	}
-	shapes, err := staticShapes(m, spec)
+	shapes, err := staticShapes(m, feedPlan{shape: spec})
 	if err != nil {
 		if _, soft := err.(errNotStatic); soft {
 			return e, false, nil
@@ -180,29 +180,31 @@ func checkGradientMemory(res *autodiff.Result, opts Options) error {
 
 // checkProbe guards the probe run of shape discovery (used when static
 // inference cannot follow m): models with Loop or Scan nodes are refused
-// (checkLoops), and the inputs at the probe's batch sizes and
-// the probe graph must fit in limit. What the model computes from them is
-// unknown before it runs.
-func checkProbe(m *ox.Model, inputShape []int64, limit int64) error {
+// (checkLoops), and the inputs at each of the probe's batch sizes and the
+// probe graph must fit in limit together. What the model computes from
+// them is unknown before it runs.
+func checkProbe(m *ox.Model, plan feedPlan, limit int64) error {
 	if err := checkLoops(m); err != nil {
 		return err
 	}
 	if limit < 0 {
 		return nil
 	}
-	batch := int64(3)
-	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) == len(ins[0].Dims) && len(inputShape) > 0 {
-		batch = inputShape[0]
-	}
 	need := runtime.MulSat(int64(proto.Size(m.Proto)), 2)
 	var shapes [][]int64
-	for _, in := range m.Inputs() {
-		dims, err := in.FeedShape(inputShape, batch)
-		if err != nil {
-			return nil // probeShapes reports it
+	for _, batch := range plan.batches(m.Inputs()) {
+		var at [][]int64
+		sum := int64(0)
+		for _, in := range m.Inputs() {
+			dims, err := plan.dims(in, batch)
+			if err != nil {
+				return nil // probeShapes reports it
+			}
+			at = append(at, dims)
+			sum = runtime.AddSat(sum, runtime.ShapeBytes(dims, elemBytes(in.ElemType)))
 		}
-		shapes = append(shapes, dims)
-		need = runtime.AddSat(need, runtime.ShapeBytes(dims, elemBytes(in.ElemType)))
+		shapes = at // the largest batch comes last
+		need = runtime.AddSat(need, sum)
 	}
 	return runtime.CheckMemory(fmt.Sprintf("engine: %s: running the model on inputs of shapes %v to find its tensor shapes", m.Name(), shapes),
 		runtime.AddSat(need, sessionOverhead), limit, "inputs and graph only: static shape inference cannot follow this model")

@@ -20,8 +20,21 @@ import (
 // inputShape is the shape of the data inputs without (or with) the batch
 // dimension, as for onnximport.Input.ResolveShape.
 func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	return finder(feedPlan{shape: inputShape}, opts)
+}
+
+// ShapeFinderFor is ShapeFinder for models with several inputs: shapes
+// gives the whole shape of inputs by name (the scoring batch), and the
+// model is inferred or run once at them. Inputs not in shapes (labels, a
+// gradient graph's extra inputs) take their declared shape, with a dynamic
+// axis 0 set to the batch size of the named inputs.
+func ShapeFinderFor(shapes map[string][]int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	return finder(feedPlan{byName: shapes}, opts)
+}
+
+func finder(plan feedPlan, opts runtime.SessionOptions) autodiff.ShapeFunc {
 	return func(m *ox.Model) (autodiff.Shapes, error) {
-		shapes, err := staticShapes(m, inputShape)
+		shapes, err := staticShapes(m, plan)
 		var overflow *ShapeOverflowError
 		switch {
 		case err == nil:
@@ -29,15 +42,56 @@ func ShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.Shape
 		case errors.As(err, &overflow):
 			return nil, err // running the model would try to allocate it
 		}
-		if err := checkProbe(m, inputShape, opts.MaxMemory); err != nil {
+		if err := checkProbe(m, plan, opts.MaxMemory); err != nil {
 			return nil, err
 		}
-		return probeShapes(m, inputShape, opts)
+		return probeShapes(m, plan, opts)
 	}
 }
 
+// feedPlan gives the input shapes of a shape discovery: one shape for
+// every data input (shape, as for onnximport.Input.FeedShape), or whole
+// shapes by name (byName).
+type feedPlan struct {
+	shape  []int64
+	byName map[string][]int64
+}
+
+// batches returns the batch sizes to infer or run at: 2 and 3 (sizes that
+// differ between them follow the batch), or the one given.
+func (p feedPlan) batches(ins []ox.Input) []int64 {
+	if p.byName != nil {
+		return []int64{p.batch(ins)}
+	}
+	if len(ins) > 0 && len(p.shape) > 0 && len(p.shape) == len(ins[0].Dims) {
+		return []int64{p.shape[0]} // the whole shape is given: one run at its batch
+	}
+	return []int64{2, 3}
+}
+
+// batch is the size at axis 0 of the named inputs whose axis 0 is dynamic.
+func (p feedPlan) batch(ins []ox.Input) int64 {
+	for _, in := range ins {
+		if d, ok := p.byName[in.Name]; ok && len(in.Dims) > 0 && in.Dims[0] < 0 && len(d) > 0 {
+			return d[0]
+		}
+	}
+	return 1
+}
+
+// dims returns the shape to feed in at batch.
+func (p feedPlan) dims(in ox.Input, batch int64) ([]int64, error) {
+	if d, ok := p.byName[in.Name]; ok {
+		return d, nil
+	}
+	if p.byName != nil {
+		return in.FeedShape(nil, batch)
+	}
+	return in.FeedShape(p.shape, batch)
+}
+
 // probeShapes runs m (see ShapeFinder).
-func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (autodiff.Shapes, error) {
+func probeShapes(m *ox.Model, plan feedPlan, opts runtime.SessionOptions) (autodiff.Shapes, error) {
 	probe, probes := shapeProbe(m)
 	data, err := probe.Marshal()
 	if err != nil {
@@ -60,17 +114,13 @@ func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (
 	defer s.Destroy()
 	var runs []map[string]*runtime.Tensor
 	dynamicBatch := false
-	batches := []int64{2, 3}
-	if ins := m.Inputs(); len(ins) > 0 && len(inputShape) > 0 && len(inputShape) == len(ins[0].Dims) {
-		batches = []int64{inputShape[0]} // the whole shape is given: one run at its batch
-	}
-	for _, batch := range batches {
+	for _, batch := range plan.batches(m.Inputs()) {
 		feeds := map[string]*runtime.Tensor{}
 		for i, in := range m.Inputs() {
 			if len(in.Dims) > 0 && in.Dims[0] < 0 {
 				dynamicBatch = true
 			}
-			dims, err := in.FeedShape(inputShape, batch)
+			dims, err := plan.dims(in, batch)
 			if err != nil {
 				return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
 			}
@@ -118,21 +168,17 @@ func probeShapes(m *ox.Model, inputShape []int64, opts runtime.SessionOptions) (
 
 // staticShapes infers shapes without running m (see inferStatic), at the
 // same batch sizes as the probe run, when every operator has a rule.
-func staticShapes(m *ox.Model, inputShape []int64) (autodiff.Shapes, error) {
+func staticShapes(m *ox.Model, plan feedPlan) (autodiff.Shapes, error) {
 	ins := m.Inputs()
-	batches := []int64{2, 3}
-	if len(ins) > 0 && len(inputShape) > 0 && len(inputShape) == len(ins[0].Dims) {
-		batches = []int64{inputShape[0]}
-	}
 	var runs []autodiff.Shapes
-	for _, batch := range batches {
+	for _, batch := range plan.batches(ins) {
 		feeds := map[string][]int64{}
 		dynamic := false
 		for _, in := range ins {
 			if len(in.Dims) > 0 && in.Dims[0] < 0 {
 				dynamic = true
 			}
-			dims, err := in.FeedShape(inputShape, batch)
+			dims, err := plan.dims(in, batch)
 			if err != nil {
 				return nil, err
 			}
@@ -205,21 +251,35 @@ func shapeProbe(m *ox.Model) (*ox.Model, map[string]probeNames) {
 }
 
 // sampleInput returns data for an input while finding shapes.
+// Integer and bool inputs get zeros: valid indices and labels.
 func sampleInput(in ox.Input, dims []int64, seed uint64) *runtime.Tensor {
-	switch in.ElemType {
-	case ox.Double:
+	switch {
+	case in.ElemType == ox.Double:
 		return runtime.NewFloat64(dims, data.RandomNormal(dims, seed).Float64s())
-	case ox.Int64:
-		return runtime.NewInt64(dims, make([]int64, runtime.NumElements(dims)))
+	case in.ElemType == 0 || ox.IsFloat(in.ElemType):
+		return data.RandomNormal(dims, seed)
 	}
-	return data.RandomNormal(dims, seed)
+	zeros := make([]int64, runtime.NumElements(dims))
+	if t, err := runtime.NewInteger(dims, zeros, in.ElemType); err == nil {
+		return t
+	}
+	return runtime.NewInt64(dims, zeros)
+}
+
+// CachedShapeFinderFor is ShapeFinderFor with the memory of
+// CachedShapeFinder.
+func CachedShapeFinderFor(shapes map[string][]int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	return cached(ShapeFinderFor(shapes, opts))
 }
 
 // CachedShapeFinder is ShapeFinder with a memory: a model it has seen
 // (same bytes) is not run again. Proxies that build several graphs of one
 // model share one discovery this way. It is not safe for concurrent use.
 func CachedShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
-	find := ShapeFinder(inputShape, opts)
+	return cached(ShapeFinder(inputShape, opts))
+}
+
+func cached(find autodiff.ShapeFunc) autodiff.ShapeFunc {
 	cache := map[[32]byte]autodiff.Shapes{}
 	return func(m *ox.Model) (autodiff.Shapes, error) {
 		data, err := m.Marshal()

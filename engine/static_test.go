@@ -96,12 +96,12 @@ func TestStaticShapesMatchProbe(t *testing.T) {
 	}
 	covered := 0
 	for _, c := range models {
-		static, err := staticShapes(c.m, c.shape)
+		static, err := staticShapes(c.m, feedPlan{shape: c.shape})
 		if err != nil {
 			t.Logf("%-36s refused: %v", c.name, err)
 			continue
 		}
-		probe, err := probeShapes(c.m, c.shape, runtime.SessionOptions{})
+		probe, err := probeShapes(c.m, feedPlan{shape: c.shape}, runtime.SessionOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestStaticShapesMatchProbe(t *testing.T) {
 	// Every zerocost-built graph and every NAS-Bench-201 export is covered.
 	for _, c := range models {
 		if strings.HasPrefix(c.name, "nb201") {
-			if _, err := staticShapes(c.m, c.shape); err != nil {
+			if _, err := staticShapes(c.m, feedPlan{shape: c.shape}); err != nil {
 				t.Errorf("%s: not covered: %v", c.name, err)
 			}
 		}

@@ -11,6 +11,10 @@ type Input struct {
 	Name     string
 	ElemType int32   // ONNX element type (Float, Double, Int64, ...)
 	Dims     []int64 // -1 for a dynamic dimension
+	// DimNames are the symbolic names of the dimensions (dim_param: "N",
+	// "sequence"), "" where a dimension is static or unnamed. Inputs that
+	// share a name share a size.
+	DimNames []string
 }
 
 // Inputs returns the graph inputs that the caller must feed, in order.
@@ -26,7 +30,11 @@ func (m *Model) Inputs() []Input {
 			continue
 		}
 		et, dims, _ := ValueDims(v)
-		ins = append(ins, Input{Name: v.GetName(), ElemType: et, Dims: dims})
+		in := Input{Name: v.GetName(), ElemType: et, Dims: dims}
+		for _, d := range v.GetType().GetTensorType().GetShape().GetDim() {
+			in.DimNames = append(in.DimNames, d.GetDimParam())
+		}
+		ins = append(ins, in)
 	}
 	return ins
 }
@@ -151,4 +159,63 @@ func (m *Model) WithDynamicBatch() *Model {
 	}
 	g.ValueInfo = nil
 	return out
+}
+
+// Embedding is an embedding lookup: a Gather (axis 0) whose data is a float
+// table held in the model (an initializer or a Constant) and whose indices
+// are a graph input, directly or through Cast and Identity nodes.
+type Embedding struct {
+	Input  string // the integer graph input that holds the indices
+	Node   string // the Gather node
+	Table  string // the table tensor
+	Vocab  int64  // rows of the table: indices must lie in [0, Vocab)
+	Output string // the float tensor the lookup returns
+}
+
+// Embeddings returns the model's embedding lookups in graph order.
+func (m *Model) Embeddings() []Embedding {
+	g := m.Graph()
+	tables := map[string][]int64{} // float tensors held in the model -> dims
+	for _, t := range g.GetInitializer() {
+		if IsFloat(t.GetDataType()) {
+			tables[t.GetName()] = t.GetDims()
+		}
+	}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
+			if a := Attribute(n, "value"); a != nil && a.GetT() != nil && IsFloat(a.GetT().GetDataType()) {
+				tables[n.GetOutput()[0]] = a.GetT().GetDims()
+			}
+		}
+	}
+	source := map[string]string{} // tensor -> the graph input it passes on unchanged (up to type)
+	for _, in := range m.Inputs() {
+		source[in.Name] = in.Name
+	}
+	var out []Embedding
+	for _, n := range g.GetNode() {
+		in := n.GetInput()
+		switch n.GetOpType() {
+		case "Cast", "Identity":
+			if len(in) == 1 && source[in[0]] != "" {
+				source[n.GetOutput()[0]] = source[in[0]]
+			}
+		case "Gather":
+			dims, isTable := tables[in[0]]
+			if len(in) == 2 && isTable && len(dims) >= 1 && source[in[1]] != "" && AttrIntOr(n, "axis", 0) == 0 {
+				out = append(out, Embedding{Input: source[in[1]], Node: n.GetName(), Table: in[0], Vocab: dims[0], Output: n.GetOutput()[0]})
+			}
+		}
+	}
+	return out
+}
+
+// EmbeddingOf returns the first embedding lookup that input indexes.
+func (m *Model) EmbeddingOf(input string) (Embedding, bool) {
+	for _, e := range m.Embeddings() {
+		if e.Input == input {
+			return e, true
+		}
+	}
+	return Embedding{}, false
 }

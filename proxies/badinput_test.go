@@ -13,23 +13,54 @@ import (
 	"github.com/zerocost/zerocost/zoo"
 )
 
+// TestOutputNotLogitsIsReportedPerProxy: the weight-gradient proxies take
+// the cross-entropy per pixel of a 4-D feature map of an image model, the
+// sum head when asked, and report a forced cross-entropy on an output
+// without a class axis as their own error; the other proxies still come out.
 func TestOutputNotLogitsIsReportedPerProxy(t *testing.T) {
 	testort.Init(t)
-	m := zoo.TinyCNN(1, 10)
-	g := m.Graph()
-	// Make the output the 4-D feature map instead of the logits.
-	g.Output[0] = ox.ValueInfo("relu2.out", ox.Float, []int64{-1, 16, -1, -1})
-	g.Node = g.Node[:5]
+	featureMap := func() *ox.Model {
+		m := zoo.TinyCNN(1, 10)
+		g := m.Graph()
+		// Make the output the 4-D feature map instead of the logits.
+		g.Output[0] = ox.ValueInfo("relu2.out", ox.Float, []int64{-1, 16, -1, -1})
+		g.Node = g.Node[:5]
+		return m
+	}
+	perSample := func() *ox.Model { // the feature map's mean per sample: a 1-D output
+		m := featureMap()
+		g := m.Graph()
+		g.Node = append(g.Node, ox.Node("ReduceMean", "mean", []string{"relu2.out"}, []string{"mean.out"}, ox.AttrInts("axes", 1, 2, 3), ox.AttrInt("keepdims", 0)))
+		g.Output[0] = ox.ValueInfo("mean.out", ox.Float, []int64{-1})
+		return m
+	}
 	batch := &data.Batch{Input: data.RandomNormal([]int64{2, 3, 8, 8}, 1)}
-	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"snip", "synflow", "jacob_cov"}, Batch: batch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := res.Errors["snip"]; !strings.Contains(e, "2-D logits") {
-		t.Fatalf("snip: want an error about the logits, got %q", e)
-	}
-	if res.Proxies["synflow"] == nil || res.Proxies["jacob_cov"] == nil {
-		t.Fatalf("the other proxies must still come out: %+v, errors %v", res.Proxies, res.Errors)
+	for i, c := range []struct {
+		m        *ox.Model
+		head     string
+		snipErr  string // "" when snip must come out
+		noteHave string
+	}{
+		{featureMap(), "", "", "cross-entropy per pixel"},
+		{featureMap(), proxies.HeadSum, "", "the sum head"},
+		{perSample(), "", "", "the sum head"},
+		{perSample(), proxies.HeadCE, "2-D logits", ""},
+	} {
+		res, err := proxies.Score(c.m, proxies.Options{Proxies: []string{"snip", "synflow", "jacob_cov"}, Batch: batch, Head: c.head})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := res.Errors["snip"]; c.snipErr != "" && !strings.Contains(e, c.snipErr) {
+			t.Errorf("case %d: snip: want an error about %q, got %q", i, c.snipErr, e)
+		} else if c.snipErr == "" && res.Proxies["snip"] == nil {
+			t.Errorf("case %d: snip: want a value, got error %q", i, e)
+		}
+		if notes := strings.Join(res.Notes, "\n"); !strings.Contains(notes, c.noteHave) {
+			t.Errorf("case %d: want a note with %q, got %q", i, c.noteHave, res.Notes)
+		}
+		if res.Proxies["synflow"] == nil || res.Proxies["jacob_cov"] == nil {
+			t.Errorf("case %d: the other proxies must still come out: %+v, errors %v", i, res.Proxies, res.Errors)
+		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/zerocost/zerocost/autodiff"
-	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
@@ -39,24 +38,42 @@ func (s *scorer) runCE(names []string, out groupOutput) error {
 			}
 		}
 	}
-	g, err := engine.NewGradient(s.m, engine.Options{
-		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadCrossEntropy, BN: s.opts.BN, Fisher: fisher},
-		InputShape: s.opts.Batch.Input.Shape,
-		Session:    s.opts.Session,
-		Shapes:     s.dataShapes,
-	})
+	if s.headErr != "" {
+		return errors.New(s.headErr)
+	}
+	info, err := s.headShape()
+	if err != nil {
+		return err
+	}
+	ce, why, err := s.ceHead(info)
+	if err != nil {
+		return err
+	}
+	head := autodiff.HeadCrossEntropy
+	if !ce {
+		head = autodiff.HeadSum
+	}
+	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{
+		Request: autodiff.Request{WRT: wrt, Head: head, Output: s.head, BN: s.opts.BN, Fisher: fisher},
+		Session: s.opts.Session,
+		Shapes:  s.dataShapes,
+	}, nil))
 	if err != nil {
 		return err
 	}
 	defer g.Destroy()
 	s.shapes = g.Shapes
-	labels, err := s.labels(g.Classes)
-	if err != nil {
-		return err
+	feeds := s.feeds()
+	how := ""
+	if ce {
+		labels, made, err := s.labelsFor(info, g.ClassAxis, g.Classes)
+		if err != nil {
+			return err
+		}
+		feeds[g.Labels], how = labels, made
 	}
-	feeds := map[string]*runtime.Tensor{
-		s.input.Name: s.opts.Batch.Input,
-		g.Labels:     runtime.NewInt64([]int64{int64(len(labels))}, labels),
+	if note := s.headNote(names, ce, why, info, how); note != "" {
+		s.res.Notes = append(s.res.Notes, note)
 	}
 	res, err := g.Run(feeds)
 	if err != nil {
@@ -136,11 +153,14 @@ func (s *scorer) grasp(g *engine.Gradient, feeds map[string]*runtime.Tensor, fir
 	if err != nil {
 		return nil, err
 	}
-	h, err := engine.NewGradient(dot, engine.Options{
-		Request:    autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: s.opts.BN},
-		InputShape: s.opts.Batch.Input.Shape,
-		Session:    s.opts.Session,
-	})
+	var extra map[string][]int64
+	if g.Labels != "" && (s.multi() || len(feeds[g.Labels].Shape) > 1) {
+		extra = map[string][]int64{g.Labels: feeds[g.Labels].Shape}
+	}
+	h, err := engine.NewGradient(dot, s.withShapes(engine.Options{
+		Request: autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: s.opts.BN},
+		Session: s.opts.Session,
+	}, extra))
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +197,28 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 			return nil
 		}
 	}
-	req := autodiff.Request{Head: autodiff.HeadSum, BN: s.opts.BN, ReluKernel: nwot}
-	if jacob {
-		req.WRT = []string{s.input.Name}
+	if s.headErr != "" {
+		return errors.New(s.headErr)
 	}
-	g, err := engine.NewGradient(s.m, engine.Options{Request: req, InputShape: s.opts.Batch.Input.Shape, Session: s.opts.Session, Shapes: s.dataShapes})
+	req := autodiff.Request{Head: autodiff.HeadSum, Output: s.head, BN: s.opts.BN, ReluKernel: nwot}
+	target := ""
+	if jacob {
+		var note string
+		var err error
+		if target, note, err = s.jacobTarget(); err != nil {
+			out.errs["jacob_cov"] = err.Error()
+			jacob = false
+			if !nwot {
+				return nil
+			}
+		} else {
+			req.WRT = []string{target}
+			if note != "" {
+				s.res.Notes = append(s.res.Notes, note)
+			}
+		}
+	}
+	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
 	if err != nil {
 		return err
 	}
@@ -189,12 +226,12 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 	if s.shapes == nil {
 		s.shapes = g.Shapes
 	}
-	res, err := g.Run(map[string]*runtime.Tensor{s.input.Name: s.opts.Batch.Input})
+	res, err := g.Run(s.feeds())
 	if err != nil {
 		return err
 	}
 	if jacob {
-		j := res[g.Grads[s.input.Name]]
+		j := res[g.Grads[target]]
 		score, err := jacobCov(j.Float64s(), int(j.Shape[0]))
 		if err != nil {
 			out.errs["jacob_cov"] = err.Error()
@@ -206,7 +243,9 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 		k := res[autodiff.ReluKernelOutput]
 		n := int(k.Shape[0])
 		logdet, sign := mat.LogDet(mat.NewDense(n, n, k.Float64s()))
-		if n < 2 {
+		if batch := s.opts.Batch.Size(); n != batch {
+			out.errs["nwot"] = fmt.Sprintf("proxies: nwot: a Relu's input does not hold the batch on axis 0 (the kernel is %d×%d for a batch of %d: a sequence-first layout?); NASWOT compares samples", n, n, batch)
+		} else if n < 2 {
 			out.errs["nwot"] = fmt.Sprintf("proxies: nwot compares the ReLU codes of samples and needs a batch of at least 2; this one has %d", n)
 		} else if sign == 0 || math.IsInf(logdet, 0) {
 			out.errs["nwot"] = "proxies: nwot: the ReLU kernel is singular (two samples share every activation pattern)"
@@ -268,28 +307,15 @@ func jacobCov(j []float64, n int) (float64, error) {
 	return score, nil
 }
 
-// ones returns the all-ones sample of the synflow variants: one sample of the
-// batch's shape, or of the model's static input shape.
-func (s *scorer) ones() (*runtime.Tensor, error) {
-	shape := append([]int64{}, s.input.Dims...)
-	if s.opts.Batch != nil && s.opts.Batch.Input != nil {
-		shape = append([]int64{}, s.opts.Batch.Input.Shape...)
-	}
-	shape[0] = 1
-	for i, d := range shape {
-		if d < 0 {
-			return nil, fmt.Errorf("proxies: input %q has a dynamic size at axis %d: give the input shape", s.input.Name, i)
-		}
-	}
-	return data.Ones(shape), nil
-}
-
 // runSynflow computes synflow (BN removed, the model rescaled to carry
 // magnitudes beyond float32 in log10) or synflow_bn (train-mode BN), with
 // every parameter replaced by its absolute value. A rescaled model that is
 // piecewise linear with non-negative values runs in float32; anything else
 // (and a float32 run that still leaves the float32 range) in float64.
 func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) error {
+	if s.headErr != "" {
+		return errors.New(s.headErr)
+	}
 	fwd, err := autodiff.Normalize(s.m, bn)
 	if err != nil {
 		return err
@@ -331,11 +357,18 @@ var errSynflowRange = errors.New("the rescaling could not keep it in range")
 // float32 or in float64 (autodiff.LowerToFloat64), and returns Σ|W ⊙ dR/dW|
 // per layer, times 10^scale[output] (see autodiff.Rescale).
 func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]float64, inFloat64 bool) (*ProxyResult, error) {
-	x, err := s.ones()
+	xs, err := s.onesFeeds()
 	if err != nil {
 		return nil, err
 	}
-	shapes, err := engine.ShapeFinder(x.Shape, s.opts.Session)(m)
+	x := xs[s.input.Name]
+	find := engine.ShapeFinder(x.Shape, s.opts.Session)
+	var byName map[string][]int64 // several inputs, or a 0-d one: every shape by name
+	if len(xs) > 1 || len(x.Shape) == 0 {
+		byName = shapesOf(xs)
+		find = engine.ShapeFinderFor(byName, s.opts.Session)
+	}
+	shapes, err := find(m)
 	if err != nil {
 		return nil, err
 	}
@@ -349,8 +382,10 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 		session.Optimization = "basic"
 	}
 	known := func(*ox.Model) (autodiff.Shapes, error) { return shapes, nil }
-	if inFloat64 || s.input.ElemType == ox.Double {
-		x = runtime.NewFloat64(x.Shape, x.Float64s())
+	for name, t := range xs {
+		if t.F32 != nil && (inFloat64 || name == s.input.Name && s.input.ElemType == ox.Double) {
+			xs[name] = runtime.NewFloat64(t.Shape, t.Float64s())
+		}
 	}
 	if inFloat64 {
 		if m, err = autodiff.LowerToFloat64(m, shapes); err != nil {
@@ -369,11 +404,12 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 		wrt = append(wrt, l.Param)
 	}
 	g, err := engine.NewGradient(m, engine.Options{
-		Request:    autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: bn},
-		InputShape: x.Shape,
-		FeedParams: true,
-		Session:    session,
-		Shapes:     known,
+		Request:     autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, Output: s.head, BN: bn},
+		InputShape:  x.Shape,
+		InputShapes: byName,
+		FeedParams:  true,
+		Session:     session,
+		Shapes:      known,
 	})
 	if err != nil {
 		return nil, err
@@ -383,7 +419,9 @@ func (s *scorer) synflowRun(m *ox.Model, bn autodiff.BNMode, scale map[string]fl
 	if err != nil {
 		return nil, err
 	}
-	feeds[s.input.Name] = x
+	for name, t := range xs {
+		feeds[name] = t
+	}
 	res, err := g.Run(feeds)
 	if err != nil {
 		return nil, err
@@ -549,11 +587,17 @@ func (s *scorer) ensureShapes() error {
 	if s.shapes != nil {
 		return nil
 	}
-	x, err := s.ones()
+	xs, err := s.onesFeeds()
 	if err != nil {
 		return err
 	}
-	shapes, err := engine.ShapeFinder(x.Shape[1:], s.opts.Session)(s.fwd)
+	var find autodiff.ShapeFunc
+	if len(xs) > 1 || len(xs[s.input.Name].Shape) == 0 {
+		find = engine.ShapeFinderFor(shapesOf(xs), s.opts.Session)
+	} else {
+		find = engine.ShapeFinder(xs[s.input.Name].Shape[1:], s.opts.Session)
+	}
+	shapes, err := find(s.fwd)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,12 @@ type Options struct {
 	// PerLayer keeps the per-layer scores in the result.
 	PerLayer bool
 	Session  runtime.SessionOptions
+	// Output is the output the gradient proxies differentiate ("": the
+	// first float output).
+	Output string
+	// Head is the head of the weight-gradient proxies: HeadAuto (""), HeadCE
+	// or HeadSum.
+	Head string
 }
 
 // ErrNoLayers is returned for a model without Conv, Gemm or MatMul layers.
@@ -40,7 +46,10 @@ type scorer struct {
 	fwd     *ox.Model // normalised with opts.BN: node names and layers
 	layers  []ox.Layer
 	opts    Options
-	input   ox.Input
+	input   ox.Input   // the main input (data.MainInput)
+	inputs  []ox.Input // every input
+	head    string     // the output the gradients are taken of
+	headErr string     // why there is none
 	shapes  autodiff.Shapes
 	weights map[string][]float64
 	res     *Result
@@ -96,28 +105,21 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	if s.layers = s.fwd.Layers(); len(s.layers) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNoLayers, m.Name())
 	}
-	ins := s.fwd.Inputs()
-	if len(ins) != 1 || (ins[0].ElemType != ox.Float && ins[0].ElemType != ox.Double) {
-		return nil, fmt.Errorf("proxies: %s has %d inputs; zerocost scores models with one float input (an image batch)", m.Name(), len(ins))
+	if err := s.setInputs(); err != nil {
+		return nil, err
 	}
-	s.input = ins[0]
-	if len(needData) > 0 {
-		if opts.Batch == nil || opts.Batch.Input == nil {
-			return nil, fmt.Errorf("proxies: %v need an input batch (Options.Batch)", needData)
-		}
-		if err := s.checkBatch(opts.Batch.Input.Shape); err != nil {
-			return nil, err
-		}
-		s.res.InputShape = opts.Batch.Input.Shape
-	} else if opts.Batch != nil && opts.Batch.Input != nil {
-		if err := s.checkBatch(opts.Batch.Input.Shape); err != nil {
-			return nil, err
-		}
-		s.res.InputShape = opts.Batch.Input.Shape
+	if len(needData) > 0 && (opts.Batch == nil || opts.Batch.Input == nil) {
+		return nil, fmt.Errorf("proxies: %v need an input batch (Options.Batch)", needData)
 	}
 	if opts.Batch != nil && opts.Batch.Input != nil {
-		s.dataShapes = engine.CachedShapeFinder(opts.Batch.Input.Shape, opts.Session)
+		s.res.InputShape = opts.Batch.Input.Shape
+		if s.multi() {
+			s.dataShapes = engine.CachedShapeFinderFor(s.batchShapes(), opts.Session)
+		} else {
+			s.dataShapes = engine.CachedShapeFinder(opts.Batch.Input.Shape, opts.Session)
+		}
 	}
+	s.pickHead()
 	if s.weights, err = layerWeights(s.fwd, s.layers); err != nil {
 		return nil, err
 	}
@@ -162,9 +164,22 @@ func fitBatchOfOne(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.B
 	if err == nil {
 		return relaxed, b, fmt.Sprintf("the model declares a static batch of 1 (the export's example input); zerocost scored it at batch %d with axis 0 made dynamic, after checking that the graph computes each sample alone as before", n)
 	}
-	first := &data.Batch{Input: firstSample(b.Input)}
+	first := &data.Batch{Input: firstSample(b.Input), Name: b.Name, Notes: b.Notes}
+	for name, t := range b.Others {
+		if first.Others == nil {
+			first.Others = map[string]*runtime.Tensor{}
+		}
+		first.Others[name] = t
+		if len(t.Shape) > 0 && t.Shape[0] == n {
+			first.Others[name] = firstSample(t)
+		}
+	}
 	if b.Labels != nil {
-		first.Labels = b.Labels[:1]
+		per := len(b.Labels) / int(n)
+		first.Labels, first.LabelShape = b.Labels[:per], nil
+		if b.LabelShape != nil {
+			first.LabelShape = append([]int64{1}, b.LabelShape[1:]...)
+		}
 	}
 	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err)
 }
@@ -173,20 +188,23 @@ func fitBatchOfOne(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.B
 func firstSample(t *runtime.Tensor) *runtime.Tensor {
 	shape := append([]int64{1}, t.Shape[1:]...)
 	d := runtime.NumElements(shape)
-	if t.F64 != nil {
+	switch {
+	case t.F64 != nil:
 		return runtime.NewFloat64(shape, t.F64[:d])
+	case t.I64 != nil:
+		return &runtime.Tensor{Shape: shape, I64: t.I64[:d], ONNXType: t.ONNXType}
 	}
 	return runtime.NewFloat32(shape, t.F32[:d])
 }
 
-// checkBatch checks a batch shape against the model's input.
-func (s *scorer) checkBatch(shape []int64) error {
-	if len(shape) != len(s.input.Dims) {
-		return fmt.Errorf("proxies: %s: the batch has shape %v but input %q has rank %d (%v)", s.m.Name(), shape, s.input.Name, len(s.input.Dims), s.input.Dims)
+// checkBatch checks a batch shape against a model input.
+func (s *scorer) checkBatch(in ox.Input, shape []int64) error {
+	if len(shape) != len(in.Dims) {
+		return fmt.Errorf("proxies: %s: the batch has shape %v but input %q has rank %d (%v)", s.m.Name(), shape, in.Name, len(in.Dims), in.Dims)
 	}
-	for i, d := range s.input.Dims {
+	for i, d := range in.Dims {
 		if d > 0 && d != shape[i] {
-			return fmt.Errorf("proxies: %s: the batch has shape %v but input %q needs size %d at axis %d (%v)", s.m.Name(), shape, s.input.Name, d, i, s.input.Dims)
+			return fmt.Errorf("proxies: %s: the batch has shape %v but input %q needs size %d at axis %d (%v)", s.m.Name(), shape, in.Name, d, i, in.Dims)
 		}
 	}
 	return nil
@@ -257,17 +275,4 @@ func (s *scorer) perLayer(scores []float64) *ProxyResult {
 		r.Layers = append(r.Layers, newLayerScore(l, scores[i]))
 	}
 	return r
-}
-
-// labels returns the batch's labels, or seeded random ones in 0..classes-1.
-func (s *scorer) labels(classes int64) ([]int64, error) {
-	b := s.opts.Batch
-	n := int(b.Input.Shape[0])
-	if b.Labels == nil {
-		return data.RandomLabels(n, classes, s.opts.Seed), nil
-	}
-	if len(b.Labels) != n {
-		return nil, fmt.Errorf("proxies: %d labels for a batch of %d", len(b.Labels), n)
-	}
-	return b.Labels, nil // their range is checked by engine.Gradient.Run
 }

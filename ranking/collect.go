@@ -20,10 +20,14 @@ import (
 
 // Entry is one model of a collection.
 type Entry struct {
-	Path  string             `json:"path"`
-	Name  string             `json:"name"`
-	Shape string             `json:"input_shape,omitempty"` // CxHxW, from a manifest
-	Truth map[string]float64 `json:"truth,omitempty"`       // numeric manifest columns
+	Path  string `json:"path"`
+	Name  string `json:"name"`
+	Shape string `json:"input_shape,omitempty"` // CxHxW, from a manifest
+	// Inputs are input specifications separated by ';' (data.ParseInputSpecs),
+	// and Output the head output, from a manifest's inputs and output columns.
+	Inputs string             `json:"inputs,omitempty"`
+	Output string             `json:"output,omitempty"`
+	Truth  map[string]float64 `json:"truth,omitempty"` // numeric manifest columns
 	// Model, when set, builds the model in memory instead of reading Path
 	// (Path then only names it): NAS-Bench-201 networks from NB201Entries.
 	Model func() (*onnximport.Model, error) `json:"-"`
@@ -52,7 +56,7 @@ func NB201Entries(src zoo.NB201Source) ([]Entry, error) {
 
 // Collect turns paths (folders searched recursively for *.onnx, ONNX files,
 // and CSV or JSONL manifests with a path column and optional name,
-// input_shape and ground-truth columns) into entries, sorted by path within
+// input_shape, inputs, output and ground-truth columns) into entries, sorted by path within
 // each folder.
 func Collect(paths []string) ([]Entry, error) {
 	var out []Entry
@@ -189,12 +193,12 @@ func manifestEntry(manifest string, line int, fields map[string]string) (Entry, 
 	if p == "" {
 		return Entry{}, fmt.Errorf("ranking: %s line %d has no path", manifest, line)
 	}
-	e := Entry{Path: resolve(manifest, p), Name: fields["name"], Shape: fields["input_shape"], Truth: map[string]float64{}}
+	e := Entry{Path: resolve(manifest, p), Name: fields["name"], Shape: fields["input_shape"], Inputs: fields["inputs"], Output: fields["output"], Truth: map[string]float64{}}
 	if e.Name == "" {
 		e.Name = strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 	}
 	for k, v := range fields {
-		if k == "path" || k == "name" || k == "input_shape" {
+		if k == "path" || k == "name" || k == "input_shape" || k == "inputs" || k == "output" {
 			continue
 		}
 		// NaN and infinities are no ground truth (and JSON cannot hold them).

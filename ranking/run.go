@@ -56,7 +56,9 @@ func settingsHash(opts Options) string {
 		P []string
 		D data.DataSpec
 		B string
-	}{opts.Proxies, opts.Data, opts.Score.BN.String()})
+		O string `json:",omitempty"` // the head output and head, when not the defaults
+		H string `json:",omitempty"`
+	}{opts.Proxies, opts.Data, opts.Score.BN.String(), opts.Score.Output, strings.TrimPrefix(opts.Score.Head, proxies.HeadAuto)})
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:8])
 }
@@ -227,18 +229,27 @@ func scoreOne(e Entry, opts Options, settings string, threads int, done map[stri
 			return rec, err
 		}
 	}
-	ins := m.Inputs()
-	if len(ins) != 1 {
-		return rec, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", e.Path, len(ins))
+	if e.Inputs != "" {
+		specs, err := data.ParseInputSpecs(e.Inputs)
+		if err != nil {
+			return rec, fmt.Errorf("ranking: %s: inputs: %w", e.Path, err)
+		}
+		spec.Inputs = mergeSpecs(spec.Inputs, specs)
 	}
 	so := opts.Score
 	so.Proxies = opts.Proxies
 	so.Session.Threads = threads
+	if e.Output != "" {
+		so.Output = e.Output
+	}
 	if spec.MaxMemory == 0 {
 		spec.MaxMemory = so.Session.MaxMemory
 	}
-	if so.Batch, err = data.LoadBatch(spec, ins[0]); err != nil {
-		return rec, fmt.Errorf("%s: %w", e.Path, err)
+	if so.Batch, err = data.LoadInputs(spec, m); err != nil {
+		if !strings.Contains(err.Error(), e.Path) {
+			err = fmt.Errorf("%s: %w", e.Path, err)
+		}
+		return rec, err
 	}
 	res, err := proxies.Score(m, so)
 	if err != nil {
@@ -248,6 +259,22 @@ func scoreOne(e Entry, opts Options, settings string, threads int, done map[stri
 	rec.Result = *res
 	rec.SHA256 = sha
 	return rec, nil
+}
+
+// mergeSpecs returns base with the specifications of over added, an
+// input given in both taking over's.
+func mergeSpecs(base, over []data.InputSpec) []data.InputSpec {
+	out := append([]data.InputSpec{}, over...)
+	for _, b := range base {
+		found := false
+		for _, o := range over {
+			found = found || o.Name == b.Name
+		}
+		if !found {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // loadEntry returns an entry's bytes, and its model when it is built in

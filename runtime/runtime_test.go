@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
+
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
+	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
 )
@@ -160,4 +163,69 @@ func TestLibraryErrorListsCandidates(t *testing.T) {
 	if !errors.Is(err, runtime.ErrLibraryNotFound) {
 		t.Error("LibraryError does not unwrap to ErrLibraryNotFound")
 	}
+}
+
+// TestNarrowAndScalarInputs feeds int32, bool, uint8 and 0-d inputs: each
+// reaches ONNX Runtime with its declared element type and shape (a wrong
+// type would be refused by the session), and comes back widened to int64.
+func TestNarrowAndScalarInputs(t *testing.T) {
+	testort.Init(t)
+	for _, c := range []struct {
+		name string
+		elem int32
+		in   *runtime.Tensor
+		want []int64
+	}{
+		{"int32", ox.Int32, runtime.NewInt32([]int64{3}, []int32{-7, 0, 1 << 30}), []int64{-7, 0, 1 << 30}},
+		{"bool", ox.Bool, runtime.NewBool([]int64{3}, []bool{true, false, true}), []int64{1, 0, 1}},
+		{"uint8", 2, mustInteger(t, []int64{2}, []int64{255, 3}, 2), []int64{255, 3}},
+		{"int64 0-d", ox.Int64, runtime.NewInt64([]int64{}, []int64{42}), []int64{42}},
+		{"bool 0-d", ox.Bool, runtime.NewBool([]int64{}, []bool{true}), []int64{1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dims := c.in.Shape
+			// The graph returns the input reshaped to [-1]: outputs must keep rank >= 1.
+			g := &onnx.GraphProto{
+				Name:        "narrow",
+				Input:       []*onnx.ValueInfoProto{ox.ValueInfo("x", c.elem, dims)},
+				Output:      []*onnx.ValueInfoProto{ox.ValueInfo("y", c.elem, []int64{-1})},
+				Initializer: []*onnx.TensorProto{ox.Int64Tensor("flat", []int64{1}, []int64{-1})},
+				Node:        []*onnx.NodeProto{ox.Node("Reshape", "r", []string{"x", "flat"}, []string{"y"})},
+			}
+			raw, err := ox.NewModel(g, 17).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := runtime.NewSession(raw, runtime.SessionOptions{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Destroy()
+			out, err := s.Run(map[string]*runtime.Tensor{"x": c.in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := out["y"]
+			if y.ONNXType != c.elem || len(y.I64) != len(c.want) {
+				t.Fatalf("want %d values of type %d, got %v (type %d)", len(c.want), c.elem, y.I64, y.ONNXType)
+			}
+			for i := range c.want {
+				if y.I64[i] != c.want[i] {
+					t.Errorf("element %d: want %d, got %d", i, c.want[i], y.I64[i])
+				}
+			}
+		})
+	}
+	if _, err := runtime.NewInteger([]int64{1}, []int64{1}, ox.Float); err == nil {
+		t.Error("NewInteger with a float type: want an error")
+	}
+}
+
+func mustInteger(t *testing.T, shape, data []int64, elem int32) *runtime.Tensor {
+	t.Helper()
+	x, err := runtime.NewInteger(shape, data, elem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }

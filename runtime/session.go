@@ -273,21 +273,63 @@ func toValue(name string, t *Tensor) (ort.Value, error) {
 	if err := t.check(name); err != nil {
 		return nil, err
 	}
-	shape := ort.NewShape(t.Shape...)
 	var v ort.Value
 	var err error
 	switch t.DType() {
 	case Float32:
-		v, err = ort.NewTensor(shape, t.F32)
+		v, err = newValue(t.Shape, t.F32)
 	case Float64:
-		v, err = ort.NewTensor(shape, t.F64)
+		v, err = newValue(t.Shape, t.F64)
 	case Int64:
-		v, err = ort.NewTensor(shape, t.I64)
+		switch t.ONNXType {
+		case 0, onnxInt64:
+			v, err = newValue(t.Shape, t.I64)
+		case onnxInt32:
+			v, err = newValue(t.Shape, narrow[int32](t.I64))
+		case onnxBool:
+			b := make([]bool, len(t.I64))
+			for i, x := range t.I64 {
+				b[i] = x != 0
+			}
+			v, err = newValue(t.Shape, b)
+		case onnxUint8:
+			v, err = newValue(t.Shape, narrow[uint8](t.I64))
+		case onnxInt8:
+			v, err = newValue(t.Shape, narrow[int8](t.I64))
+		case onnxUint16:
+			v, err = newValue(t.Shape, narrow[uint16](t.I64))
+		case onnxInt16:
+			v, err = newValue(t.Shape, narrow[int16](t.I64))
+		case onnxUint32:
+			v, err = newValue(t.Shape, narrow[uint32](t.I64))
+		case onnxUint64:
+			v, err = newValue(t.Shape, narrow[uint64](t.I64))
+		default:
+			return nil, fmt.Errorf("runtime: input %q: integer values with element type %d cannot be fed (use int64, int32, bool, or 8/16-bit and unsigned integers)", name, t.ONNXType)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runtime: input %q: %w", name, err)
 	}
 	return v, nil
+}
+
+// newValue wraps data as an ONNX Runtime value of the given shape: a 0-d
+// tensor (scalar) for an empty shape, which ort.NewTensor refuses.
+func newValue[T ort.TensorData](shape []int64, data []T) (ort.Value, error) {
+	if len(shape) == 0 {
+		return ort.NewScalar(data[0])
+	}
+	return ort.NewTensor(ort.NewShape(shape...), data)
+}
+
+// narrow converts int64 values to a narrower integer type.
+func narrow[T int32 | uint8 | int8 | int16 | uint16 | uint32 | uint64](s []int64) []T {
+	out := make([]T, len(s))
+	for i, v := range s {
+		out[i] = T(v)
+	}
+	return out
 }
 
 func fromValue(v ort.Value) (*Tensor, error) {

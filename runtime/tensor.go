@@ -9,7 +9,8 @@ import (
 type DType int
 
 // The element types that cross the boundary. Int32, bool and uint8 outputs are
-// widened to Int64 on the way out.
+// widened to Int64 on the way out; an Int64 tensor whose ONNXType names a
+// narrower integer type or bool (NewInt32, NewBool) is narrowed on the way in.
 const (
 	Float32 DType = iota + 1
 	Float64
@@ -55,6 +56,49 @@ func NewFloat64(shape []int64, data []float64) *Tensor {
 // NewInt64 returns an int64 tensor over data (not copied).
 func NewInt64(shape []int64, data []int64) *Tensor {
 	return &Tensor{Shape: shape, I64: data}
+}
+
+// ONNX element types (TensorProto.DataType) that integer tensors may have.
+const (
+	onnxUint8  = 2
+	onnxInt8   = 3
+	onnxUint16 = 4
+	onnxInt16  = 5
+	onnxInt32  = 6
+	onnxInt64  = 7
+	onnxBool   = 9
+	onnxUint32 = 12
+	onnxUint64 = 13
+)
+
+// NewInt32 returns an int32 tensor: held as int64 values, fed to ONNX
+// Runtime as int32.
+func NewInt32(shape []int64, data []int32) *Tensor {
+	return &Tensor{Shape: shape, I64: widen(data), ONNXType: onnxInt32}
+}
+
+// NewBool returns a bool tensor: held as int64 values 0 and 1, fed to ONNX
+// Runtime as bool.
+func NewBool(shape []int64, data []bool) *Tensor {
+	v := make([]int64, len(data))
+	for i, b := range data {
+		if b {
+			v[i] = 1
+		}
+	}
+	return &Tensor{Shape: shape, I64: v, ONNXType: onnxBool}
+}
+
+// NewInteger returns a tensor of the ONNX integer or bool element type
+// elem (TensorProto.DataType: 7 int64, 6 int32, 9 bool, ...) over int64
+// values: Session.Run converts them to that type. It fails for a type that
+// is not an integer or bool.
+func NewInteger(shape []int64, data []int64, elem int32) (*Tensor, error) {
+	switch elem {
+	case onnxInt64, onnxInt32, onnxBool, onnxUint8, onnxInt8, onnxUint16, onnxInt16, onnxUint32, onnxUint64:
+		return &Tensor{Shape: shape, I64: data, ONNXType: elem}, nil
+	}
+	return nil, fmt.Errorf("runtime: element type %d is not an integer or bool type", elem)
 }
 
 // DType returns the element type of t.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/internal/gradcases"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/zoo"
@@ -214,4 +215,154 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestScoreAndRankModelsWithSeveralInputs scores testdata/inputs models
+// from the command line: --input gives the language model its sequence
+// length, --output picks the two-input model's box head (the sum head,
+// noted); a manifest gives rank the same through its inputs and output
+// columns; a bad specification is a usage error.
+func TestScoreAndRankModelsWithSeveralInputs(t *testing.T) {
+	testort.Init(t)
+	dir := filepath.Join("..", "..", "testdata", "inputs")
+	code, out, errs := run(t, "score", filepath.Join(dir, "lm.onnx"), "--input", "ids=6:int64:tokens", "--batch-size", "4", "--proxies", "snip,jacob_cov,synflow", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		InputShape []int64 `json:"input_shape"`
+		Notes      []string
+		Proxies    map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	if len(res.Proxies) != 3 || fmt.Sprint(res.InputShape) != "[4 6]" || !strings.Contains(notes, "cross-entropy per token") || !strings.Contains(notes, "random token ids in [0, 30)") {
+		t.Errorf("want 3 proxies at [4 6] with per-token notes, got %v at %v, notes %q", res.Proxies, res.InputShape, res.Notes)
+	}
+	code, out, errs = run(t, "score", filepath.Join(dir, "twoinput.onnx"), "--output", "boxes", "--batch-size", "4", "--proxies", "grad_norm")
+	if code != 0 || !strings.Contains(out, `the sum head (Σ of output "boxes"`) {
+		t.Errorf("--output boxes: exit %d, want the sum head noted, got:\n%s%s", code, out, errs)
+	}
+	manifest := filepath.Join(t.TempDir(), "models.csv")
+	abs, _ := filepath.Abs(dir)
+	csv := "path,inputs,output\n" + filepath.Join(abs, "lm.onnx") + ",ids=5:tokens,\n" + filepath.Join(abs, "twoinput.onnx") + ",vector=:zeros,boxes\n"
+	if err := os.WriteFile(manifest, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "rank", manifest, "--proxies", "snip,params", "--batch-size", "4", "--format", "json", "--workers", "1")
+	if code != 0 || strings.Count(out, `"snip"`) < 2 || !strings.Contains(out, "vector 4×5: zeros") || !strings.Contains(out, `\"boxes\"`) {
+		t.Errorf("rank over a manifest with inputs and output: exit %d, got:\n%s%s", code, out, errs)
+	}
+	if code, _, errs = run(t, "score", filepath.Join(dir, "lm.onnx"), "--input", "ids=6:words"); code != 2 || !strings.Contains(errs, "unknown source") {
+		t.Errorf("a bad --input: want exit 2 naming the source, got %d: %s", code, errs)
+	}
+}
+
+// gradcheckReport is the part of `gradcheck --format json` the tests read.
+type gradcheckReport struct {
+	OK        bool              `json:"ok"`
+	Loss      *float64          `json:"loss"`
+	NotFinite map[string]string `json:"not_finite"`
+	Verdicts  map[string]int    `json:"verdicts"`
+	Params    []gradcheckTensor `json:"params"`
+	Inputs    []gradcheckTensor `json:"inputs"`
+}
+
+type gradcheckTensor struct {
+	Name      string            `json:"name"`
+	Verdict   string            `json:"verdict"`
+	Failed    bool              `json:"failed"`
+	Reason    string            `json:"reason"`
+	Analytic  *float64          `json:"analytic"`
+	Numeric   *float64          `json:"numeric"`
+	Diff      *float64          `json:"diff"`
+	Noise     *float64          `json:"noise"`
+	NotFinite map[string]string `json:"not_finite"`
+}
+
+func TestGradcheckNB201ForesightTrainBN(t *testing.T) {
+	testort.Init(t)
+	// The conv on edge 2→3 reads zeros (node 1 is none, node 2 pools it):
+	// its bias feeds the train-mode BN of a constant channel, whose float32
+	// gradient is noise amplified by 1/sqrt(eps).
+	m, err := zoo.NB201("|none~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|", zoo.NB201Options{Variant: "foresight", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeModel(t, m)
+	code, out, errs := run(t, "gradcheck", path, "--input-shape", "3x8x8", "--bn", "train", "--format", "json")
+	if code != 0 {
+		t.Fatalf("code %d, stderr %q\n%s", code, errs, out)
+	}
+	var rep gradcheckReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bad JSON: %v\n%s", err, out)
+	}
+	zero := 0
+	for _, c := range append(rep.Params, rep.Inputs...) {
+		if c.Verdict != "ok" && c.Verdict != "ok (zero by structure)" {
+			t.Errorf("%s: %s (%s)", c.Name, c.Verdict, c.Reason)
+		}
+		if strings.HasSuffix(c.Name, ".op.1.bias") && (c.Verdict != "ok (zero by structure)" || !strings.Contains(c.Reason, "BatchNormalization")) {
+			t.Errorf("%s: %s (%s), want zero by structure, cancelled by BatchNormalization", c.Name, c.Verdict, c.Reason)
+		}
+		if c.Verdict == "ok (zero by structure)" {
+			zero++
+		}
+	}
+	// 30 conv biases, 15 dead conv weights (edge 2→3 of every cell), the
+	// running statistics of the 6 affine BNs (stem, reductions, last).
+	if !rep.OK || zero != 57 {
+		t.Errorf("ok %v, %d zero by structure, want 57: %v", rep.OK, zero, rep.Verdicts)
+	}
+	// The table, on a smaller model: TinyCNN's conv1 bias feeds a BN.
+	code, out, errs = run(t, "gradcheck", writeModel(t, zoo.TinyCNN(1, 10)), "--input-shape", "3x8x8", "--bn", "train")
+	if code != 0 || !strings.Contains(out, "ok (zero by structure)") || !strings.Contains(out, "DIFF") || !strings.Contains(out, "NOISE") || strings.Contains(out, "FAILED") {
+		t.Fatalf("table: code %d, stderr %q\n%s", code, errs, out)
+	}
+}
+
+// TestGradcheckNonFinite: NaN and Inf are reported by name in valid JSON
+// and fail the command only where the analytic gradient is not finite and
+// the finite difference is (|w| at 0 through sqrt(w·w)).
+func TestGradcheckNonFinite(t *testing.T) {
+	testort.Init(t)
+	cases := []struct {
+		name      string
+		model     *onnximport.Model
+		code      int
+		notFinite string // field of w's check named in not_finite
+		lossNaN   bool
+	}{
+		{"sqrt near zero", gradcases.SqrtNearZero(), 0, "numeric", false},
+		{"sqrt of a square", gradcases.SqrtOfSquare(), 1, "grad_norm", false},
+		{"NaN weight", gradcases.NaNWeight(), 0, "analytic", true},
+	}
+	for _, c := range cases {
+		path := writeModel(t, c.model)
+		code, out, errs := run(t, "gradcheck", path, "--head", "sum", "--format", "json")
+		if code != c.code {
+			t.Errorf("%s: code %d, want %d; stderr %q", c.name, code, c.code, errs)
+		}
+		var rep gradcheckReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%s: bad JSON: %v\n%s", c.name, err, out)
+		}
+		if len(rep.Params) != 1 || rep.Params[0].Name != "w" {
+			t.Fatalf("%s: params %+v", c.name, rep.Params)
+		}
+		w := rep.Params[0]
+		if w.Verdict != "not finite" || w.Failed != (c.code == 1) || w.NotFinite[c.notFinite] == "" {
+			t.Errorf("%s: w: %+v, want not finite naming %s", c.name, w, c.notFinite)
+		}
+		if c.lossNaN && (rep.Loss != nil || rep.NotFinite["loss"] != "NaN" || !strings.Contains(errs, "loss is NaN")) {
+			t.Errorf("%s: loss %v, not_finite %v, stderr %q; want a null loss named NaN and a warning", c.name, rep.Loss, rep.NotFinite, errs)
+		}
+		code, out, _ = run(t, "gradcheck", path, "--head", "sum")
+		if code != c.code || !strings.Contains(out, "not finite") {
+			t.Errorf("%s: table: code %d\n%s", c.name, code, out)
+		}
+	}
 }

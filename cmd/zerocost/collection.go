@@ -185,6 +185,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("rank", stderr)
 	var sf scoreFlags
 	sf.register(fs)
+	setUsage(fs, "zerocost rank PATH... [flags] (manifests may give each model an inputs column, specifications separated by ';', and an output column)")
 	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores; ONNX Runtime threads are split among them)")
 	results := fs.String("results", "", "JSONL results file: appended per model, and read to resume")
 	sortBy := fs.String("sort", "", "rank by a proxy or by vote (mean rank over the proxies); default: the first proxy")
@@ -231,6 +232,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	opts.Score.Session = so
 	opts.Score.PerLayer = sf.perLayer
+	opts.Score.Output, opts.Score.Head = sf.output, sf.head
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = stderr
 	}

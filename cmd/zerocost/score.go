@@ -26,6 +26,61 @@ type scoreFlags struct {
 	batch                                    int
 	seed                                     uint64
 	sample, perLayer                         bool
+	inputs                                   inputSpecs
+	output, head                             string
+	vocab                                    int64
+}
+
+// inputSpecs collects the repeatable --input flag.
+type inputSpecs []data.InputSpec
+
+func (l *inputSpecs) String() string {
+	parts := make([]string, len(*l))
+	for i, s := range *l {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, " ")
+}
+
+func (l *inputSpecs) Set(v string) error {
+	spec, err := data.ParseInputSpec(v)
+	if err != nil {
+		return err
+	}
+	for _, s := range *l {
+		if s.Name == spec.Name {
+			return fmt.Errorf("input %q is given twice", spec.Name)
+		}
+	}
+	*l = append(*l, spec)
+	return nil
+}
+
+// scoreHelp says which proxies apply to which models, for score -h and rank -h.
+const scoreHelp = `Which proxies apply (docs/models.md):
+  grad_norm, snip, grasp, fisher, plain  any model with a float output (the head: --output, default the
+        first float output); cross-entropy on N×C logits, per pixel on N×C×H×W of an image model, per
+        token on N×T×V of a model whose main input is token ids, the sum of the output otherwise
+        (--head sum|ce forces one); the result's notes say which head was used
+  jacob_cov  input Jacobian w.r.t. the main input (the first float input of rank >= 1 not named like a mask), or,
+        when it holds token ids, w.r.t. the output of the embedding lookup (Gather) it indexes; the
+        notes name the tensor; an error when there is neither
+  nwot       models with Relu nodes whose inputs keep the batch on axis 0
+  synflow, synflow_bn  one sample of ones in every input (float 1, token id 1, masks 1, bool true)
+  params, flops, l2_norm  every model with Conv/Gemm/MatMul layers
+Inputs: --input NAME=SHAPE[:DTYPE][:SOURCE] per input (repeatable); the main input takes --data,
+  --input-shape and --layout; other float inputs are random normal (0-d ones: 1), integer inputs
+  random token ids in [0, vocab) (vocab: the embedding table's rows, else --vocab), inputs named
+  like *mask* all ones, bool inputs true. SOURCE: random, ones, zeros, tokens, mask, FILE.npy, FILE.bin.
+`
+
+// setUsage prints what applies before the flags.
+func setUsage(fs *flag.FlagSet, synopsis string) {
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: %s\n\n%s\nFlags:\n", synopsis, scoreHelp)
+		fs.PrintDefaults()
+	}
 }
 
 func (f *scoreFlags) register(fs *flag.FlagSet) {
@@ -39,6 +94,10 @@ func (f *scoreFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.sample, "sample", false, "draw the CIFAR-10 images at random (with --seed) instead of taking the first ones")
 	fs.StringVar(&f.bn, "bn", "train", "BatchNormalization for the data proxies: train (batch statistics, as the reference) or eval")
 	fs.BoolVar(&f.perLayer, "per-layer", false, "report every layer's score")
+	fs.Var(&f.inputs, "input", "an input specification NAME=SHAPE[:DTYPE][:SOURCE] (repeatable), e.g. ids=128:int64:tokens, attention_mask=128:ones, image=3x64x64:cifar.bin; SHAPE may be empty (declared shape)")
+	fs.StringVar(&f.output, "output", "", "the output the gradient proxies differentiate (default: the first float output)")
+	fs.StringVar(&f.head, "head", "auto", "head of grad_norm, snip, grasp, fisher and plain: auto (cross-entropy where the output has a class axis, else the sum), ce or sum")
+	fs.Int64Var(&f.vocab, "vocab", 0, "token ids are drawn in [0, N) for integer inputs whose embedding table zerocost cannot find")
 	fs.StringVar(&f.layout, "layout", "auto", "image input layout: auto (channels-last when the input is declared N×H×W×C with 1, 3 or 4 channels), nchw or nhwc; CIFAR-10 and N×C×H×W .npy images are transposed for nhwc")
 }
 
@@ -55,7 +114,13 @@ func (f *scoreFlags) dataSpec() (data.DataSpec, error) {
 	if err != nil {
 		return data.DataSpec{}, usagef("--layout: %v", err)
 	}
-	return data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample, Layout: layout}, nil
+	if f.vocab < 0 {
+		return data.DataSpec{}, usagef("--vocab must be positive, got %d", f.vocab)
+	}
+	if f.head != proxies.HeadAuto && f.head != proxies.HeadCE && f.head != proxies.HeadSum {
+		return data.DataSpec{}, usagef("--head must be auto, ce or sum, got %q", f.head)
+	}
+	return data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample, Layout: layout, Inputs: f.inputs, Vocab: f.vocab}, nil
 }
 
 // options turns the flags into proxies.Options for model m.
@@ -71,10 +136,6 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 	if opts.Session, err = f.sessionOptions(); err != nil {
 		return opts, err
 	}
-	ins := m.Inputs()
-	if len(ins) != 1 {
-		return opts, fmt.Errorf("%s has %d inputs; zerocost scores models with one input", m.Name(), len(ins))
-	}
 	spec, err := f.dataSpec()
 	if err != nil {
 		return opts, err
@@ -83,11 +144,11 @@ func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
 		return opts, err
 	}
 	spec.MaxMemory = opts.Session.MaxMemory
-	opts.Batch, err = data.LoadBatch(spec, ins[0])
+	opts.Batch, err = data.LoadInputs(spec, m)
 	if err != nil {
-		return opts, fmt.Errorf("%s: %w", m.Name(), err)
+		return opts, namingFile(err, m.Name())
 	}
-	opts.Seed, opts.PerLayer = f.seed, f.perLayer
+	opts.Seed, opts.PerLayer, opts.Output, opts.Head = f.seed, f.perLayer, f.output, f.head
 	return opts, nil
 }
 
@@ -95,6 +156,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("score", stderr)
 	var sf scoreFlags
 	sf.register(fs)
+	setUsage(fs, "zerocost score MODEL.onnx [flags]")
 	format := fs.String("format", "table", "output format: table, json or csv")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -243,4 +305,12 @@ func fmtFloat(v float64) string {
 		return fmt.Sprint(v)
 	}
 	return fmt.Sprintf("%.10g", v)
+}
+
+// namingFile prefixes err with path unless its message names it already.
+func namingFile(err error, path string) error {
+	if strings.Contains(err.Error(), path) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }

@@ -199,6 +199,7 @@ func Models() []Model {
 			m.Graph().Node = append([]*onnx.NodeProto{ox.Node("SequenceAt", "at", []string{"seq", "zero"}, []string{"input"})}, m.Graph().Node...)
 			m.Graph().Initializer = append(m.Graph().Initializer, ox.Int64Tensor("zero", nil, []int64{0}))
 		}),
+		scalarInput(),
 		ifNode(),
 		loopNode(),
 		edited("custom_op", "an operator of a custom domain (com.example.FancyAct) that ONNX Runtime does not know", func(m *ox.Model) {
@@ -342,6 +343,23 @@ func tokens() Model {
 		ox.Node("Gemm", "fc", []string{"pooled", "fc.weight"}, []string{"logits"}, ox.AttrInt("transB", 1)),
 	}
 	return one("token_input", "int64 token ids (a text model: embedding, mean, linear)", marshal(ox.NewModel(g, 17)))
+}
+
+// scalarInput is a model whose only input is a 0-d float (no batch axis):
+// reshaped to 1×1 and fed to a linear layer.
+func scalarInput() Model {
+	g := &onnx.GraphProto{Name: "scalar"}
+	g.Input = []*onnx.ValueInfoProto{ox.ValueInfo("x", ox.Float, []int64{})}
+	g.Output = []*onnx.ValueInfoProto{ox.ValueInfo("logits", ox.Float, []int64{1, 3})}
+	g.Initializer = []*onnx.TensorProto{
+		ox.Int64Tensor("shape", []int64{2}, []int64{1, 1}),
+		ox.Float32Tensor("fc.weight", []int64{3, 1}, []float32{0.5, -1, 2}),
+	}
+	g.Node = []*onnx.NodeProto{
+		ox.Node("Reshape", "as_matrix", []string{"x", "shape"}, []string{"x2"}),
+		ox.Node("Gemm", "fc", []string{"x2", "fc.weight"}, []string{"logits"}, ox.AttrInt("transB", 1)),
+	}
+	return one("scalar_input", "a 0-d float input (no batch axis) into a linear layer", marshal(ox.NewModel(g, 17)))
 }
 
 // ifNode puts an If between the pooling and the classifier: identity when
