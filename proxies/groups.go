@@ -219,6 +219,13 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 		}
 	}
 	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	if err != nil && jacob && nwot {
+		// The input Jacobian needs gradients that nwot (a forward signal)
+		// does not: an op without a rule fails jacob_cov alone.
+		out.errs["jacob_cov"] = err.Error()
+		jacob, req.WRT = false, nil
+		g, err = engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	}
 	if err != nil {
 		return err
 	}
