@@ -33,6 +33,9 @@ func DynamicBatch(m *ox.Model, inputShape []int64, seed uint64, opts runtime.Ses
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckForwardMemory(free, inputShape, n+1, opts.MaxMemory); err != nil {
+		return nil, err
+	}
 	// n+1 samples: the first n are the model's own batch, the last one is
 	// also run alone in the relaxed model.
 	more, first, last := map[string]*runtime.Tensor{}, map[string]*runtime.Tensor{}, map[string]*runtime.Tensor{}

@@ -87,7 +87,9 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	// A static batch is made dynamic when the batch has another size, and
 	// always when it is not 1: synflow runs on one sample.
 	if b, n := opts.Batch, m.FixedBatch(); b != nil && b.Input != nil && len(b.Input.Shape) > 0 && n > 0 && (b.Input.Shape[0] != n || n > 1) {
-		s.m, s.opts.Batch, batchNote = fitFixedBatch(m, b, opts)
+		if s.m, s.opts.Batch, batchNote, err = fitFixedBatch(m, b, opts); err != nil {
+			return nil, err
+		}
 		m, opts = s.m, s.opts
 	}
 	if opts.Batch != nil && opts.Batch.Input != nil {
@@ -160,15 +162,15 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 // input of torch.onnx.export without dynamic_axes) at the batch's size when
 // the graph allows it (engine.DynamicBatch), and on the batch's first
 // samples otherwise; the note says which.
-func fitFixedBatch(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.Batch, string) {
+func fitFixedBatch(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.Batch, string, error) {
 	n, fixed := b.Input.Shape[0], m.FixedBatch()
 	relaxed, err := engine.DynamicBatch(m, b.Input.Shape[1:], opts.Seed, opts.Session)
 	if err == nil {
-		return relaxed, b, fmt.Sprintf("the model declares a static batch of %d (the export's example input); zerocost scored it at batch %d (synflow at 1) with axis 0 made dynamic, after checking that the graph computes each sample alone as before", fixed, n)
+		return relaxed, b, fmt.Sprintf("the model declares a static batch of %d (the export's example input); zerocost scored it at batch %d (synflow at 1) with axis 0 made dynamic, after checking that the graph computes each sample alone as before", fixed, n), nil
 	}
 	if fixed != 1 {
 		if n < fixed {
-			return m, b, fmt.Sprintf("the model fixes its batch at %d (%v) and the batch has %d samples: give --batch-size %d", fixed, err, n, fixed)
+			return nil, nil, "", fmt.Errorf("proxies: %s declares a static batch of %d that cannot be made dynamic (%w), and the batch has %d samples: give --batch-size %d, or re-export with dynamic_axes={'input': {0: 'batch'}}", m.Name(), fixed, err, n, fixed)
 		}
 		cut := &data.Batch{Input: samplesOf(b.Input, fixed), Name: b.Name, Notes: b.Notes, Labels: b.Labels, LabelShape: b.LabelShape}
 		if b.Labels != nil {
@@ -187,7 +189,7 @@ func fitFixedBatch(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.B
 				cut.Others[name] = samplesOf(t, fixed)
 			}
 		}
-		return m, cut, fmt.Sprintf("the data proxies ran on the first %d samples, the model's static batch: %v; synflow and synflow_bn need a batch of 1 and fail: re-export with dynamic_axes={'input': {0: 'batch'}}", fixed, err)
+		return m, cut, fmt.Sprintf("the data proxies ran on the first %d samples, the model's static batch: %v; synflow and synflow_bn need a batch of 1 and fail: re-export with dynamic_axes={'input': {0: 'batch'}}", fixed, err), nil
 	}
 	first := &data.Batch{Input: firstSample(b.Input), Name: b.Name, Notes: b.Notes}
 	for name, t := range b.Others {
@@ -206,7 +208,7 @@ func fitFixedBatch(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.B
 			first.LabelShape = append([]int64{1}, b.LabelShape[1:]...)
 		}
 	}
-	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err)
+	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err), nil
 }
 
 // samplesOf returns the first k samples of a batch.
