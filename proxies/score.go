@@ -43,6 +43,7 @@ var ErrNoLayers = errors.New("proxies: the model has no Conv, ConvTranspose, Gem
 // scorer holds what the groups of one Score call share.
 type scorer struct {
 	m       *ox.Model
+	loose   *ox.Model // m before WithStaticInputs fixed its inputs to the batch
 	fwd     *ox.Model // normalised with opts.BN: node names and layers
 	layers  []ox.Layer
 	opts    Options
@@ -93,6 +94,7 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		m, opts = s.m, s.opts
 	}
 	if opts.Batch != nil && opts.Batch.Input != nil {
+		s.loose = m
 		s.m = autodiff.WithStaticInputs(m, opts.Batch.Input.Shape) // recurrent ops unroll over the batch's length
 		m = s.m
 	}

@@ -209,3 +209,22 @@ func TestNwotOutlivesAJacobianWithoutRule(t *testing.T) {
 		t.Errorf("want nwot and a jacob_cov error naming the reflect Pad, got %v, errors %v", res.Proxies, res.Errors)
 	}
 }
+
+// TestSynflowOfARecurrentModel: recurrent ops are unrolled for the batch's
+// shape; synflow's one sample gets its own unrolling (the model declares a
+// static 5×3×4 sequence-first input, dynamic here).
+func TestSynflowOfARecurrentModel(t *testing.T) {
+	testort.Init(t)
+	fx, err := torchfixture.LoadDir(filepath.Join(torchfixture.Dir(), "..", "recurrent", "gru"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fx.Model.WithDynamicBatch() // a static batch of 5 would be made dynamic anyway
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"synflow", "grad_norm"}, Batch: &data.Batch{Input: data.RandomNormal(fx.Input.Shape, 1)}, Head: "sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Proxies["synflow"]; r == nil || r.Score <= 0 {
+		t.Errorf("synflow: want a positive score, got %v (%s)", r, res.Errors["synflow"])
+	}
+}
