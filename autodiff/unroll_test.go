@@ -3,6 +3,7 @@ package autodiff_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,7 +215,7 @@ func compareOutputs(t *testing.T, want, got map[string]*runtime.Tensor, tol floa
 		if g == nil {
 			t.Fatalf("output %q missing", name)
 		}
-		if !equalShape(w.Shape, g.Shape) {
+		if !slices.Equal(w.Shape, g.Shape) {
 			t.Fatalf("output %q: want shape %v (kernel), got %v", name, w.Shape, g.Shape)
 		}
 		wv, gv := w.Float64s(), g.Float64s()
@@ -228,18 +229,6 @@ func compareOutputs(t *testing.T, want, got map[string]*runtime.Tensor, tol floa
 			}
 		}
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ortRun runs m once on feeds and returns every output.
@@ -270,7 +259,7 @@ func TestRecurrentNeedsTheSequenceLength(t *testing.T) {
 			t.Fatalf("layout %d: want an error naming the node and --input-shape, got %v", c.layout, err)
 		}
 		fixed := autodiff.WithStaticInputs(m, c.shape)
-		if got := fixed.Inputs()[0].Dims; !equalShape(got, c.want) {
+		if got := fixed.Inputs()[0].Dims; !slices.Equal(got, c.want) {
 			t.Fatalf("layout %d: WithStaticInputs(%v): want dims %v, got %v", c.layout, c.shape, c.want, got)
 		}
 		if _, err := autodiff.Normalize(fixed, autodiff.BNTrain); err != nil {

@@ -140,13 +140,8 @@ func withBatch(dims []int64, batch int64) []int64 {
 // elemBytes is the size of one element of an ONNX element type (8 for
 // types of no fixed size, as an upper bound).
 func elemBytes(t int32) int64 {
-	switch onnx.TensorProto_DataType(t) {
-	case onnx.TensorProto_UINT8, onnx.TensorProto_INT8, onnx.TensorProto_BOOL:
-		return 1
-	case onnx.TensorProto_UINT16, onnx.TensorProto_INT16, onnx.TensorProto_FLOAT16, onnx.TensorProto_BFLOAT16:
-		return 2
-	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32, onnx.TensorProto_UINT32:
-		return 4
+	if n := ox.ElementSize(t); n > 0 {
+		return int64(n)
 	}
 	return 8
 }

@@ -69,6 +69,10 @@ func fmtBytes(n int64) string {
 	return fmt.Sprintf("%d", n)
 }
 
+// ElementSize is the size in bytes of one element of an ONNX element type,
+// 0 for types of no fixed size (strings).
+func ElementSize(dataType int32) int { return elementSize(onnx.TensorProto_DataType(dataType)) }
+
 func elementSize(t onnx.TensorProto_DataType) int {
 	switch t {
 	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32, onnx.TensorProto_UINT32:
