@@ -83,18 +83,5 @@ func TestLowerResizeToFloat64(t *testing.T) {
 
 func run(t *testing.T, m *ox.Model, x *runtime.Tensor) *runtime.Tensor {
 	t.Helper()
-	data, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(data, runtime.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Destroy()
-	out, err := s.Run(map[string]*runtime.Tensor{"x": x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["y"]
+	return testort.Run(t, m, map[string]*runtime.Tensor{"x": x})["y"]
 }

@@ -60,18 +60,5 @@ func TestDecompositionsKeepTheFunction(t *testing.T) {
 
 func runOnce(t *testing.T, m *ox.Model, x *runtime.Tensor) []float32 {
 	t.Helper()
-	raw, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(raw, runtime.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Destroy()
-	out, err := s.Run(map[string]*runtime.Tensor{"x": x})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out["y"].F32
+	return testort.Run(t, m, map[string]*runtime.Tensor{"x": x})["y"].F32
 }

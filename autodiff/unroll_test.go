@@ -245,20 +245,7 @@ func equalShape(a, b []int64) bool {
 // ortRun runs m once on feeds and returns every output.
 func ortRun(t *testing.T, m *ox.Model, feeds map[string]*runtime.Tensor) map[string]*runtime.Tensor {
 	t.Helper()
-	raw, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := runtime.NewSession(raw, runtime.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Destroy()
-	out, err := s.Run(feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testort.Run(t, m, feeds)
 }
 
 // TestRecurrentNeedsTheSequenceLength: a dynamic sequence length is refused

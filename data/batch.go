@@ -318,8 +318,8 @@ func LoadBatch(spec DataSpec, in onnximport.Input) (*Batch, error) {
 	var b *Batch
 	switch src := spec.Source; {
 	case src == "" || src == "random" || src == "ones":
-		if len(in.Dims) > 0 && in.Dims[0] == 1 {
-			// A static batch of 1 is the exporter's example input, not a
+		if len(in.Dims) > 0 && in.Dims[0] >= 1 {
+			// A static batch is the exporter's example input, not a
 			// property of the network: proxies.Score makes it dynamic
 			// when the graph allows it.
 			in.Dims = append([]int64{-1}, in.Dims[1:]...)

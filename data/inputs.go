@@ -195,7 +195,7 @@ func LoadInputs(spec DataSpec, m *onnximport.Model) (*Batch, error) {
 		n = 64
 	}
 	main := MainInput(ins)
-	fixedOne := m.FixedBatchOfOne()
+	fixed := m.FixedBatch()
 	b := &Batch{Name: ins[main].Name}
 	named := map[string]int64{} // sizes of the main input's named dimensions
 	var described []string
@@ -218,7 +218,7 @@ func LoadInputs(spec DataSpec, m *onnximport.Model) (*Batch, error) {
 				in.ElemType = want
 			}
 		}
-		if fixedOne && len(in.Dims) > 0 && in.Dims[0] == 1 {
+		if fixed > 0 && len(in.Dims) > 0 && in.Dims[0] == fixed {
 			in.Dims = append([]int64{-1}, in.Dims[1:]...) // see LoadBatch
 		}
 		f := filler{in: in, src: is.Source, shape: is.Shape, batch: n, seed: spec.Seed + uint64(i)*0x9e3779b97f4a7c15, spec: spec, named: named}

@@ -20,52 +20,58 @@ import (
 // constants (a Reshape to [1, …], made by constant folding of x.size(0))
 // fails the check, and the error says why.
 func DynamicBatch(m *ox.Model, inputShape []int64, seed uint64, opts runtime.SessionOptions) (*ox.Model, error) {
-	if !m.FixedBatchOfOne() {
-		return nil, fmt.Errorf("engine: %s: the model's inputs do not all declare a static batch of 1", m.Name())
+	n := m.FixedBatch()
+	if n == 0 {
+		return nil, fmt.Errorf("engine: %s: the model's inputs do not all declare one static batch size", m.Name())
 	}
 	relaxed := m.WithDynamicBatch()
-	one, err := autodiff.Normalize(m, autodiff.BNEval)
+	fixed, err := autodiff.Normalize(m, autodiff.BNEval)
 	if err != nil {
 		return nil, err
 	}
-	two, err := autodiff.Normalize(relaxed, autodiff.BNEval)
+	free, err := autodiff.Normalize(relaxed, autodiff.BNEval)
 	if err != nil {
 		return nil, err
 	}
-	ins := two.Inputs()
-	pair := map[string]*runtime.Tensor{}
-	singles := [2]map[string]*runtime.Tensor{{}, {}}
-	for i, in := range ins {
-		dims, err := in.FeedShape(inputShape, 2)
+	if err := CheckForwardMemory(free, inputShape, n+1, opts.MaxMemory); err != nil {
+		return nil, err
+	}
+	// n+1 samples: the first n are the model's own batch, the last one is
+	// also run alone in the relaxed model.
+	more, first, last := map[string]*runtime.Tensor{}, map[string]*runtime.Tensor{}, map[string]*runtime.Tensor{}
+	for i, in := range free.Inputs() {
+		dims, err := in.FeedShape(inputShape, n+1)
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: %w", m.Name(), err)
 		}
 		x := sampleInput(in, dims, seed+uint64(i))
-		pair[in.Name] = x
-		for k := range singles {
-			singles[k][in.Name] = sampleOf(x, k)
-		}
+		more[in.Name], first[in.Name], last[in.Name] = x, samples(x, 0, int(n)), samples(x, int(n), int(n)+1)
 	}
-	got, err := runForward(two, pair, opts)
+	got, err := runForward(free, more, opts)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %s: the batch of 1 is folded into the graph: with a batch of 2, %s", m.Name(), failingNode(err))
+		return nil, fmt.Errorf("engine: %s: the batch of %d is folded into the graph: with a batch of %d, %s", m.Name(), n, n+1, failingNode(err))
 	}
-	for k := range singles {
-		want, err := runForward(one, singles[k], opts)
-		if err != nil {
-			return nil, err
+	own, err := runForward(fixed, first, opts)
+	if err != nil {
+		return nil, err
+	}
+	alone, err := runForward(free, last, opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: the batch of %d is folded into the graph: with a batch of 1, %s", m.Name(), n, failingNode(err))
+	}
+	for name, w := range own {
+		if w.DType() == runtime.Int64 {
+			continue
 		}
-		for name, w := range want {
-			g := got[name]
-			if w.DType() == runtime.Int64 {
-				continue
-			}
-			if g == nil || len(g.Shape) == 0 || g.Shape[0] != 2 || len(w.Shape) == 0 || w.Shape[0] != 1 {
-				return nil, fmt.Errorf("engine: %s: with a batch of 2, output %q has shape %v (batch of 1: %v): the graph does not keep the batch on axis 0", m.Name(), name, shapeOf(g), w.Shape)
-			}
-			if i, ok := sameSample(sampleOf(g, k).Float64s(), w.Float64s()); !ok {
-				return nil, fmt.Errorf("engine: %s: with a batch of 2, output %q of sample %d differs from the model's on that sample alone (element %d): the graph mixes samples at another batch size", m.Name(), name, k, i)
-			}
+		g := got[name]
+		if g == nil || len(g.Shape) == 0 || g.Shape[0] != n+1 || len(w.Shape) == 0 || w.Shape[0] != n {
+			return nil, fmt.Errorf("engine: %s: with a batch of %d, output %q has shape %v (batch of %d: %v): the graph does not keep the batch on axis 0", m.Name(), n+1, name, shapeOf(g), n, w.Shape)
+		}
+		if i, ok := sameSample(samples(g, 0, int(n)).Float64s(), w.Float64s()); !ok {
+			return nil, fmt.Errorf("engine: %s: with a batch of %d, output %q differs from the model's at its own batch of %d (element %d): the graph mixes samples at another batch size", m.Name(), n+1, name, n, i)
+		}
+		if i, ok := sameSample(samples(g, int(n), int(n)+1).Float64s(), alone[name].Float64s()); !ok {
+			return nil, fmt.Errorf("engine: %s: output %q of a sample differs between a batch of %d and the sample alone (element %d): the graph mixes samples", m.Name(), name, n+1, i)
 		}
 	}
 	return relaxed, nil
@@ -97,20 +103,24 @@ func runForward(m *ox.Model, feeds map[string]*runtime.Tensor, opts runtime.Sess
 	return s.Run(feeds)
 }
 
-// sampleOf returns sample k (along axis 0) of t as a tensor with a batch of 1.
-func sampleOf(t *runtime.Tensor, k int) *runtime.Tensor {
+// samples returns samples [from, to) along axis 0 of t.
+func samples(t *runtime.Tensor, from, to int) *runtime.Tensor {
 	n := int(t.Shape[0])
-	shape := append([]int64{1}, t.Shape[1:]...)
+	shape := append([]int64{int64(to - from)}, t.Shape[1:]...)
+	out := *t
+	out.Shape = shape
 	switch {
 	case t.F32 != nil:
 		d := len(t.F32) / n
-		return runtime.NewFloat32(shape, t.F32[k*d:(k+1)*d])
+		out.F32 = t.F32[from*d : to*d]
 	case t.F64 != nil:
 		d := len(t.F64) / n
-		return runtime.NewFloat64(shape, t.F64[k*d:(k+1)*d])
+		out.F64 = t.F64[from*d : to*d]
+	default:
+		d := len(t.I64) / n
+		out.I64 = t.I64[from*d : to*d]
 	}
-	d := len(t.I64) / n
-	return runtime.NewInt64(shape, t.I64[k*d:(k+1)*d])
+	return &out
 }
 
 // sameSample compares two outputs of one sample within float32 round-off

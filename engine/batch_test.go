@@ -73,3 +73,23 @@ func TestDynamicBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamicBatchOfTwo: a training-mode export's static batch of 2 is made
+// dynamic too (synflow needs one sample).
+func TestDynamicBatchOfTwo(t *testing.T) {
+	testort.Init(t)
+	m := zoo.TinyCNN(3, 10)
+	g := m.Graph()
+	g.Input[0] = ox.ValueInfo("input", ox.Float, []int64{2, 3, 8, 8})
+	g.Output[0] = ox.ValueInfo("logits", ox.Float, []int64{2, 10})
+	if m.FixedBatch() != 2 || m.FixedBatchOfOne() {
+		t.Fatalf("FixedBatch: want 2, got %d", m.FixedBatch())
+	}
+	relaxed, err := engine.DynamicBatch(m, nil, 1, runtimeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relaxed.Inputs()[0].Dims; d[0] != -1 {
+		t.Errorf("want a dynamic batch, got %v", d)
+	}
+}

@@ -124,22 +124,31 @@ func (in Input) FeedShape(spec []int64, batch int64) ([]int64, error) {
 // FixedBatchOfOne reports whether the model's data inputs all declare a
 // static batch of 1 at axis 0: what torch.onnx.export writes when it is
 // given a one-sample example input and no dynamic_axes.
-func (m *Model) FixedBatchOfOne() bool {
+func (m *Model) FixedBatchOfOne() bool { return m.FixedBatch() == 1 }
+
+// FixedBatch returns the static size that every data input declares at
+// axis 0 (the batch of the export's example input, without dynamic_axes),
+// or 0 when an input has a dynamic axis 0, no axes, or another size.
+func (m *Model) FixedBatch() int64 {
 	ins := m.Inputs()
-	for _, in := range ins {
-		if len(in.Dims) == 0 || in.Dims[0] != 1 {
-			return false
+	n := int64(0)
+	for i, in := range ins {
+		if len(in.Dims) == 0 || in.Dims[0] < 1 || (i > 0 && in.Dims[0] != n) {
+			return 0
 		}
+		n = in.Dims[0]
 	}
-	return len(ins) > 0
+	return n
 }
 
 // WithDynamicBatch returns a copy of m whose inputs and outputs have a
-// dynamic axis 0 ("N") where they declared a static 1, and no recorded
+// dynamic axis 0 ("N") where they declared the static batch (FixedBatch),
+// and no recorded
 // intermediate shapes (they hold the old batch). Whether the graph itself
 // computes each sample on its own at another batch (it may hold Reshape
 // constants with the batch folded in) is for the caller to check.
 func (m *Model) WithDynamicBatch() *Model {
+	batch := m.FixedBatch()
 	out := m.Clone()
 	g := out.Graph()
 	inits := map[string]bool{}
@@ -152,7 +161,7 @@ func (m *Model) WithDynamicBatch() *Model {
 			if inits[v.GetName()] || shape == nil || len(shape.GetDim()) == 0 {
 				continue
 			}
-			if d := shape.GetDim()[0]; d.GetDimParam() == "" && d.GetDimValue() == 1 {
+			if d := shape.GetDim()[0]; d.GetDimParam() == "" && batch > 0 && d.GetDimValue() == batch {
 				shape.Dim[0] = &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}
 			}
 		}

@@ -219,6 +219,13 @@ func (s *scorer) runSum(names []string, out groupOutput) error {
 		}
 	}
 	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	if err != nil && jacob && nwot {
+		// The input Jacobian needs gradients that nwot (a forward signal)
+		// does not: an op without a rule fails jacob_cov alone.
+		out.errs["jacob_cov"] = err.Error()
+		jacob, req.WRT = false, nil
+		g, err = engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	}
 	if err != nil {
 		return err
 	}
@@ -316,7 +323,17 @@ func (s *scorer) runSynflow(name string, bn autodiff.BNMode, out groupOutput) er
 	if s.headErr != "" {
 		return errors.New(s.headErr)
 	}
-	fwd, err := autodiff.Normalize(s.m, bn)
+	base := s.m
+	if s.loose != nil && s.loose != s.m {
+		// Recurrent ops were unrolled for the batch's shape; synflow's one
+		// sample needs them unrolled for its own.
+		ones, err := s.onesFeeds()
+		if err != nil {
+			return err
+		}
+		base = autodiff.WithStaticInputs(s.loose, ones[s.input.Name].Shape)
+	}
+	fwd, err := autodiff.Normalize(base, bn)
 	if err != nil {
 		return err
 	}

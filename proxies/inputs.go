@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
+
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
@@ -138,7 +140,41 @@ func (s *scorer) pickHead() {
 	}
 	if len(names) > 1 {
 		s.res.Notes = append(s.res.Notes, fmt.Sprintf("head: output %q of %d (%s); --output NAME picks another", s.head, len(names), strings.Join(names, ", ")))
+	} // A model that ends in a softmax is scored on its logits, as the
+	// reference scores classifiers: the outputs of a Softmax sum to 1 for
+	// every input (synflow's R = Σ outputs would have no gradient), and
+	// cross-entropy on probabilities is not the training loss.
+	if n := softmaxBefore(s.fwd, s.head); n != nil {
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("the model ends in %s (node %q): zerocost scores its input %q, the logits, as the reference scores classifiers (the outputs of a softmax sum to 1 for every input, so synflow would be 0, and cross-entropy needs logits)", n.GetOpType(), n.GetName(), n.GetInput()[0]))
+		s.head = n.GetInput()[0]
 	}
+}
+
+// softmaxBefore returns the Softmax or LogSoftmax node that produces
+// tensor t, directly or through reshapes (an upgraded opset < 13 Softmax
+// is Flatten → Softmax → Reshape), or nil.
+func softmaxBefore(m *ox.Model, t string) *onnx.NodeProto {
+	producer := map[string]*onnx.NodeProto{}
+	for _, n := range m.Graph().GetNode() {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+	}
+	for range 4 {
+		n := producer[t]
+		if n == nil || len(n.GetInput()) == 0 {
+			return nil
+		}
+		switch n.GetOpType() {
+		case "Softmax", "LogSoftmax":
+			return n
+		case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity":
+			t = n.GetInput()[0]
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // ceHead decides the head of the weight-gradient proxies for a head output

@@ -25,10 +25,14 @@ func exportNotes(m, fwd *ox.Model, bn autodiff.BNMode) []string {
 			trainDropout++
 		}
 	}
-	if bnNodes == 0 {
-		if foldedConvs(m) > 0 {
-			notes = append(notes, "exported in eval mode: the model has no BatchNormalization node and its convolutions carry weights and biases that the exporter computed (names like onnx::Conv_N), so BatchNormalization was folded into them; the data proxies see unnormalised activations and synflow the folded weights, not the network the reference scores; export with `training=torch.onnx.TrainingMode.TRAINING` (and `do_constant_folding=False`) to keep BatchNormalization")
+	if folded := foldedConvs(m); folded > 0 && bnNodes == 0 {
+		notes = append(notes, "exported in eval mode: the model has no BatchNormalization node and its convolutions carry weights and biases that the exporter computed (names like onnx::Conv_N), so BatchNormalization was folded into them; the data proxies see unnormalised activations and synflow the folded weights, not the network the reference scores; export with `training=torch.onnx.TrainingMode.TRAINING` (and `do_constant_folding=False`) to keep BatchNormalization")
+	} else if folded > 0 {
+		stats := "their running statistics"
+		if bn == autodiff.BNTrain {
+			stats = "batch statistics"
 		}
+		notes = append(notes, fmt.Sprintf("exported in eval mode, partly folded: %d convolutions carry BatchNormalization folded into them (weights and biases named onnx::Conv_N) and %d BatchNormalization nodes remain, which --bn %s computes with %s; export with `training=torch.onnx.TrainingMode.TRAINING` (and `do_constant_folding=False`) to keep every BatchNormalization", folded, bnNodes, bn, stats))
 	} else if bn == autodiff.BNEval {
 		notes = append(notes, fmt.Sprintf("--bn eval: the %d BatchNormalization nodes use the running statistics stored in the model (for an untrained network mean 0 and variance 1, so they do not normalise); the reference scores with batch statistics (--bn train)", bnNodes))
 	}

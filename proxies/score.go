@@ -43,6 +43,7 @@ var ErrNoLayers = errors.New("proxies: the model has no Conv, ConvTranspose, Gem
 // scorer holds what the groups of one Score call share.
 type scorer struct {
 	m       *ox.Model
+	loose   *ox.Model // m before WithStaticInputs fixed its inputs to the batch
 	fwd     *ox.Model // normalised with opts.BN: node names and layers
 	layers  []ox.Layer
 	opts    Options
@@ -84,11 +85,16 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	sum := sha256.Sum256(data)
 	s := &scorer{m: m, opts: opts, res: &Result{Model: m.Name(), SHA256: hex.EncodeToString(sum[:]), Proxies: map[string]*ProxyResult{}, Errors: map[string]string{}}}
 	batchNote := ""
-	if b := opts.Batch; b != nil && b.Input != nil && len(b.Input.Shape) > 0 && b.Input.Shape[0] > 1 && m.FixedBatchOfOne() {
-		s.m, s.opts.Batch, batchNote = fitBatchOfOne(m, b, opts)
+	// A static batch is made dynamic when the batch has another size, and
+	// always when it is not 1: synflow runs on one sample.
+	if b, n := opts.Batch, m.FixedBatch(); b != nil && b.Input != nil && len(b.Input.Shape) > 0 && n > 0 && (b.Input.Shape[0] != n || n > 1) {
+		if s.m, s.opts.Batch, batchNote, err = fitFixedBatch(m, b, opts); err != nil {
+			return nil, err
+		}
 		m, opts = s.m, s.opts
 	}
 	if opts.Batch != nil && opts.Batch.Input != nil {
+		s.loose = m
 		s.m = autodiff.WithStaticInputs(m, opts.Batch.Input.Shape) // recurrent ops unroll over the batch's length
 		m = s.m
 	}
@@ -154,15 +160,38 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	return s.res, nil
 }
 
-// fitBatchOfOne scores a model exported with a static batch of 1 (the
-// example input of torch.onnx.export without dynamic_axes) at the batch's
-// size when the graph allows it (engine.DynamicBatch), and on the batch's
-// first sample otherwise; the note says which.
-func fitBatchOfOne(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.Batch, string) {
-	n := b.Input.Shape[0]
+// fitFixedBatch scores a model exported with a static batch (the example
+// input of torch.onnx.export without dynamic_axes) at the batch's size when
+// the graph allows it (engine.DynamicBatch), and on the batch's first
+// samples otherwise; the note says which.
+func fitFixedBatch(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.Batch, string, error) {
+	n, fixed := b.Input.Shape[0], m.FixedBatch()
 	relaxed, err := engine.DynamicBatch(m, b.Input.Shape[1:], opts.Seed, opts.Session)
 	if err == nil {
-		return relaxed, b, fmt.Sprintf("the model declares a static batch of 1 (the export's example input); zerocost scored it at batch %d with axis 0 made dynamic, after checking that the graph computes each sample alone as before", n)
+		return relaxed, b, fmt.Sprintf("the model declares a static batch of %d (the export's example input); zerocost scored it at batch %d (synflow at 1) with axis 0 made dynamic, after checking that the graph computes each sample alone as before", fixed, n), nil
+	}
+	if fixed != 1 {
+		if n < fixed {
+			return nil, nil, "", fmt.Errorf("proxies: %s declares a static batch of %d that cannot be made dynamic (%w), and the batch has %d samples: give --batch-size %d, or re-export with dynamic_axes={'input': {0: 'batch'}}", m.Name(), fixed, err, n, fixed)
+		}
+		cut := &data.Batch{Input: samplesOf(b.Input, fixed), Name: b.Name, Notes: b.Notes, Labels: b.Labels, LabelShape: b.LabelShape}
+		if b.Labels != nil {
+			per := len(b.Labels) / int(n)
+			cut.Labels = b.Labels[:per*int(fixed)]
+			if b.LabelShape != nil {
+				cut.LabelShape = append([]int64{fixed}, b.LabelShape[1:]...)
+			}
+		}
+		for name, t := range b.Others {
+			if cut.Others == nil {
+				cut.Others = map[string]*runtime.Tensor{}
+			}
+			cut.Others[name] = t
+			if len(t.Shape) > 0 && t.Shape[0] == n {
+				cut.Others[name] = samplesOf(t, fixed)
+			}
+		}
+		return m, cut, fmt.Sprintf("the data proxies ran on the first %d samples, the model's static batch: %v; synflow and synflow_bn need a batch of 1 and fail: re-export with dynamic_axes={'input': {0: 'batch'}}", fixed, err), nil
 	}
 	first := &data.Batch{Input: firstSample(b.Input), Name: b.Name, Notes: b.Notes}
 	for name, t := range b.Others {
@@ -181,21 +210,28 @@ func fitBatchOfOne(m *ox.Model, b *data.Batch, opts Options) (*ox.Model, *data.B
 			first.LabelShape = append([]int64{1}, b.LabelShape[1:]...)
 		}
 	}
-	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err)
+	return m, first, fmt.Sprintf("the data proxies ran on one sample, not %d: %v; jacob_cov and nwot compare samples and need at least 2: re-export with dynamic_axes={'input': {0: 'batch'}}", n, err), nil
+}
+
+// samplesOf returns the first k samples of a batch.
+func samplesOf(t *runtime.Tensor, k int64) *runtime.Tensor {
+	shape := append([]int64{k}, t.Shape[1:]...)
+	d := runtime.NumElements(shape)
+	out := *t
+	out.Shape = shape
+	switch {
+	case t.F32 != nil:
+		out.F32 = t.F32[:d]
+	case t.F64 != nil:
+		out.F64 = t.F64[:d]
+	default:
+		out.I64 = t.I64[:d]
+	}
+	return &out
 }
 
 // firstSample returns sample 0 of a batch, with the batch axis kept.
-func firstSample(t *runtime.Tensor) *runtime.Tensor {
-	shape := append([]int64{1}, t.Shape[1:]...)
-	d := runtime.NumElements(shape)
-	switch {
-	case t.F64 != nil:
-		return runtime.NewFloat64(shape, t.F64[:d])
-	case t.I64 != nil:
-		return &runtime.Tensor{Shape: shape, I64: t.I64[:d], ONNXType: t.ONNXType}
-	}
-	return runtime.NewFloat32(shape, t.F32[:d])
-}
+func firstSample(t *runtime.Tensor) *runtime.Tensor { return samplesOf(t, 1) }
 
 // checkBatch checks a batch shape against a model input.
 func (s *scorer) checkBatch(in ox.Input, shape []int64) error {

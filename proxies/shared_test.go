@@ -15,6 +15,7 @@ import (
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
 )
 
 // sharedFixture loads testdata/proxies/shared.{onnx,json} (gen_shared.py):
@@ -159,5 +160,71 @@ func TestDefaultExport(t *testing.T) {
 		if g, w := res.Proxies[name], want.Proxies[name]; g == nil || w == nil || g.Score != w.Score {
 			t.Errorf("%s: want %v (dynamic batch), got %v", name, w, g)
 		}
+	}
+}
+
+// TestSoftmaxOutputIsScoredOnItsLogits: a classifier that ends in a
+// Softmax scores as the same network without it (its logits), with a note.
+func TestSoftmaxOutputIsScoredOnItsLogits(t *testing.T) {
+	testort.Init(t)
+	plain := zoo.TinyCNN(2, 10)
+	soft := plain.Clone()
+	g := soft.Graph()
+	g.Node[len(g.Node)-1].Output[0] = "raw"
+	g.Node = append(g.Node, ox.Node("Softmax", "probs", []string{"raw"}, []string{"logits"}, ox.AttrInt("axis", 1)))
+	batch := &data.Batch{Input: data.RandomNormal([]int64{4, 3, 8, 8}, 2)}
+	names := []string{"grad_norm", "snip", "synflow", "jacob_cov"}
+	want, err := proxies.Score(plain, proxies.Options{Proxies: names, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := proxies.Score(soft, proxies.Options{Proxies: names, Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(got.Notes, "\n"), "ends in Softmax") {
+		t.Errorf("want a note about the softmax, got %q", got.Notes)
+	}
+	for _, name := range names {
+		if g, w := got.Proxies[name], want.Proxies[name]; g == nil || w == nil || relErr(g.Score, w.Score, 1e-12) > 1e-6 {
+			t.Errorf("%s: want %v (the logits), got %v %s", name, w, g, got.Errors[name])
+		}
+	}
+}
+
+// TestNwotOutlivesAJacobianWithoutRule: an op without a gradient rule on
+// the input path (reflect padding) fails jacob_cov, not nwot.
+func TestNwotOutlivesAJacobianWithoutRule(t *testing.T) {
+	testort.Init(t)
+	m := zoo.TinyCNN(2, 10)
+	g := m.Graph()
+	g.Initializer = append(g.Initializer, ox.Int64Tensor("pads", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1}))
+	g.Node = append([]*onnx.NodeProto{ox.Node("Pad", "reflect", []string{"input", "pads"}, []string{"padded"}, ox.AttrString("mode", "reflect"))}, g.Node...)
+	g.Node[1].Input[0] = "padded"
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"jacob_cov", "nwot"}, Batch: &data.Batch{Input: data.RandomNormal([]int64{4, 3, 8, 8}, 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Proxies["nwot"] == nil || !strings.Contains(res.Errors["jacob_cov"], "reflect") {
+		t.Errorf("want nwot and a jacob_cov error naming the reflect Pad, got %v, errors %v", res.Proxies, res.Errors)
+	}
+}
+
+// TestSynflowOfARecurrentModel: recurrent ops are unrolled for the batch's
+// shape; synflow's one sample gets its own unrolling (the model declares a
+// static 5×3×4 sequence-first input, dynamic here).
+func TestSynflowOfARecurrentModel(t *testing.T) {
+	testort.Init(t)
+	fx, err := torchfixture.LoadDir(filepath.Join(torchfixture.Dir(), "..", "recurrent", "gru"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fx.Model.WithDynamicBatch() // a static batch of 5 would be made dynamic anyway
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"synflow", "grad_norm"}, Batch: &data.Batch{Input: data.RandomNormal(fx.Input.Shape, 1)}, Head: "sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Proxies["synflow"]; r == nil || r.Score <= 0 {
+		t.Errorf("synflow: want a positive score, got %v (%s)", r, res.Errors["synflow"])
 	}
 }

@@ -33,7 +33,7 @@ type badModelWant struct {
 }
 
 var badModelWants = map[string]badModelWant{
-	"absurd_batch":          {model: "the input batch of shape [1000000000 3 8 8]"},
+	"absurd_batch":          {model: "declares a static batch of 1000000000 that cannot be made dynamic"},
 	"absurd_dim":            {model: "the model declares size 1000000000 at axis 2) needs about 179 GiB, more than the memory limit"},
 	"channel_mismatch":      {proxy: "channel_mismatch.onnx"},
 	"custom_op":             {proxy: "com.example:FancyAct"},
