@@ -440,8 +440,18 @@ func unrollScan(e *emitter, n *onnx.NodeProto, k knownDims) ([]*onnx.NodeProto, 
 }
 
 // fold computes the values of small integer and boolean results of n when
-// its inputs' values are known (see inlineControlFlow for the ops).
+// its inputs' values are known (see inlineControlFlow for the ops). A
+// malformed node folds to nothing (see knownDims.node).
 func (k knownDims) fold(n *onnx.NodeProto) {
+	defer func() {
+		if recover() != nil {
+			for _, o := range n.GetOutput() {
+				if kn := k[o]; kn != nil {
+					kn.values = nil
+				}
+			}
+		}
+	}()
 	ins := n.GetInput()
 	vals := make([][]int64, len(ins))
 	for i, x := range ins {

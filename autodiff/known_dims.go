@@ -100,8 +100,17 @@ var broadcastOps = map[string]bool{
 	"Sum": true, "Where": true, "PRelu": true,
 }
 
-// node records what is known of the outputs of n.
+// node records what is known of the outputs of n. A malformed node (too
+// few inputs, an axis or perm out of range) makes nothing known: the
+// rules below assume valid nodes, and ONNX Runtime names what is wrong.
 func (k knownDims) node(n *onnx.NodeProto) {
+	defer func() {
+		if recover() != nil {
+			for _, o := range n.GetOutput() {
+				delete(k, o)
+			}
+		}
+	}()
 	op := n.GetOpType()
 	in := func(i int) *known {
 		if i < len(n.GetInput()) && n.GetInput()[i] != "" {

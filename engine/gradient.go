@@ -25,8 +25,9 @@ type Options struct {
 	// Shapes finds tensor shapes (nil: ShapeFinder(InputShape, Session)).
 	Shapes autodiff.ShapeFunc
 	// Batch is the batch size that dynamic dimensions stand for in the
-	// memory estimate (0: InputShape's first size when InputShape is the
-	// whole shape, otherwise 1). The limit is Session.MaxMemory.
+	// memory estimate (0: the batch of InputShapes, or InputShape's first
+	// size when it is the whole shape, otherwise 1). The limit is
+	// Session.MaxMemory.
 	Batch int64
 }
 

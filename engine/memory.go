@@ -147,10 +147,14 @@ func elemBytes(t int32) int64 {
 }
 
 // runBatch is the batch size that dynamic dimensions stand for when a
-// session of res runs with opts.
+// session of res runs with opts: Batch, else the batch of InputShapes or of
+// a whole InputShape, else 1.
 func runBatch(res *autodiff.Result, opts Options) int64 {
 	if opts.Batch > 0 {
 		return opts.Batch
+	}
+	if len(opts.InputShapes) > 0 {
+		return feedPlan{byName: opts.InputShapes}.batch(res.Forward.Inputs())
 	}
 	if ins := res.Forward.Inputs(); len(ins) > 0 && len(opts.InputShape) == len(ins[0].Dims) && len(opts.InputShape) > 0 {
 		return opts.InputShape[0]
