@@ -85,6 +85,8 @@ func ruleCases() []gradCase {
 		{name: "Conv/3x3-pad", nodes: oneA("Conv", []string{"x", "w", "b"}, ais("kernel_shape", 3, 3), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 5, 5), f("w", 3, 2, 3, 3), f("b", 3)}},
 		{name: "Conv/stride2-even", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 2, 6, 6), f("w", 3, 2, 3, 3)}},
 		{name: "Conv/stride2-dilation2-asym", nodes: oneA("Conv", []string{"x", "w"}, ais("strides", 2, 1), ais("dilations", 2, 1), ais("pads", 2, 0, 1, 1)), inputs: []in{f("x", -1, 2, 7, 6), f("w", 2, 2, 3, 2)}},
+		{name: "Conv/1d", nodes: oneA("Conv", []string{"x", "w", "b"}, ais("kernel_shape", 3), ais("strides", 2), ais("pads", 1, 2)), inputs: []in{f("x", -1, 2, 9), f("w", 3, 2, 3), f("b", 3)}},
+		{name: "Conv/1d-groups-dilation", nodes: oneA("Conv", []string{"x", "w"}, ai("group", 2), ais("dilations", 2)), inputs: []in{f("x", -1, 4, 8), f("w", 4, 2, 2)}},
 		{name: "Conv/groups2", nodes: oneA("Conv", []string{"x", "w", "b"}, ai("group", 2), ais("pads", 1, 1, 1, 1)), inputs: []in{f("x", -1, 4, 5, 5), f("w", 6, 2, 3, 3), f("b", 6)}},
 		{name: "Conv/depthwise-stride2", nodes: oneA("Conv", []string{"x", "w"}, ai("group", 4), ais("strides", 2, 2), ais("pads", 2, 2, 2, 2)), inputs: []in{f("x", -1, 4, 7, 7), f("w", 4, 1, 5, 5)}},
 		{name: "Conv/same-upper", nodes: oneA("Conv", []string{"x", "w"}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ox.AttrString("auto_pad", "SAME_UPPER")), inputs: []in{f("x", -1, 2, 6, 5), f("w", 3, 2, 3, 3)}},

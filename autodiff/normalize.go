@@ -78,6 +78,8 @@ func Normalize(m *ox.Model, bn BNMode) (*ox.Model, error) {
 			err = decomposeInstanceNorm(e, n)
 		case "LRN":
 			err = decomposeLRN(e, n)
+		case "Conv":
+			err = liftConv1D(e, n, rank)
 		case "Dropout":
 			err = normalizeDropout(e, n, consumers)
 		case "LSTM", "GRU", "RNN":

@@ -79,3 +79,53 @@ func decomposeLRN(e *emitter, n *onnx.NodeProto) error {
 	e.g.Node = append(e.g.Node, ox.Node("Div", name, []string{x, denom}, []string{y}))
 	return nil
 }
+
+// liftConv1D writes a 1-D convolution (N×C×L input, O×C/g×k weight) as a
+// 2-D one over N×C×1×L, with the weight unsqueezed to O×C/g×1×k, so that
+// the 2-D rules (weight gradient, float64 lowering) apply; the layer table
+// sees the weight through the Unsqueeze. Other convolutions are kept.
+func liftConv1D(e *emitter, n *onnx.NodeProto, ranks map[string]int) error {
+	if len(n.Input) < 2 || !isRank(e, ranks, n.Input[1], 3) {
+		e.g.Node = append(e.g.Node, n)
+		return nil
+	}
+	name := sanitize(n.GetName())
+	var attrs []*onnx.AttributeProto
+	for _, a := range n.GetAttribute() {
+		v := a.GetInts()
+		switch a.GetName() {
+		case "pads":
+			if len(v) != 2 {
+				return fmt.Errorf("node %q (Conv): 1-D pads have %d values, want 2", n.GetName(), len(v))
+			}
+			attrs = append(attrs, ox.AttrInts("pads", 0, v[0], 0, v[1]))
+		case "kernel_shape", "strides", "dilations":
+			if len(v) != 1 {
+				return fmt.Errorf("node %q (Conv): 1-D %s has %d values, want 1", n.GetName(), a.GetName(), len(v))
+			}
+			attrs = append(attrs, ox.AttrInts(a.GetName(), 1, v[0])) // size 1 on the new axis
+		default:
+			attrs = append(attrs, a)
+		}
+	}
+	x4 := e.unsqueeze(name+"/x_2d", n.Input[0], []int64{2})
+	w4 := e.unsqueeze(name+"/w_2d", n.Input[1], []int64{2})
+	in := append([]string{x4, w4}, n.Input[2:]...)
+	y4 := e.fresh(name + "/y_2d")
+	conv := &onnx.NodeProto{Name: n.GetName(), OpType: "Conv", Input: in, Output: []string{y4}, Attribute: attrs}
+	e.g.Node = append(e.g.Node, conv)
+	e.g.Node = append(e.g.Node, ox.Node("Squeeze", name+"/y_1d", []string{y4, e.ints(2)}, n.Output[:1]))
+	return nil
+}
+
+// isRank reports whether tensor x is known to have the given rank (an
+// initializer's dims, or a recorded value info).
+func isRank(e *emitter, ranks map[string]int, x string, rank int) bool {
+	for _, t := range e.g.GetInitializer() {
+		if t.GetName() == x {
+			return len(t.GetDims()) == rank
+		}
+	}
+	r, ok := ranks[x]
+	return ok && r == rank
+}

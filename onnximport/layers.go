@@ -63,11 +63,19 @@ func (m *Model) Layers() []Layer {
 		inits[t.GetName()] = t
 	}
 	transposed := map[string]string{} // Transpose output -> initializer
+	lifted := map[string]string{}     // Unsqueeze output -> initializer (a 1-D Conv as a 2-D one)
 	for _, n := range g.GetNode() {
-		if n.GetOpType() == "Transpose" && len(n.GetInput()) == 1 {
-			if _, ok := inits[n.GetInput()[0]]; ok {
-				transposed[n.GetOutput()[0]] = n.GetInput()[0]
-			}
+		if len(n.GetInput()) == 0 || len(n.GetOutput()) == 0 {
+			continue
+		}
+		if _, ok := inits[n.GetInput()[0]]; !ok {
+			continue
+		}
+		switch {
+		case n.GetOpType() == "Transpose" && len(n.GetInput()) == 1:
+			transposed[n.GetOutput()[0]] = n.GetInput()[0]
+		case n.GetOpType() == "Unsqueeze":
+			lifted[n.GetOutput()[0]] = n.GetInput()[0]
 		}
 	}
 	var layers []Layer
@@ -82,6 +90,9 @@ func (m *Model) Layers() []Layer {
 		switch op {
 		case "Conv", "ConvTranspose":
 			l.Groups = AttrIntOr(n, "group", 1)
+			if src, ok := lifted[w]; ok && op == "Conv" {
+				w = src
+			}
 		case "Gemm":
 			l.Transposed = AttrIntOr(n, "transB", 0) == 0
 		case "MatMul":
