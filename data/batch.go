@@ -233,32 +233,15 @@ func DecodeNPY(data []byte, path string) (shape []int64, floats []float32, ints 
 	}
 	switch mt[1] {
 	case "<f4":
-		floats = make([]float32, n)
-		err = binary.Read(r, binary.LittleEndian, floats)
+		floats, err = readAs[float32, float32](r, n)
 	case "<f8":
-		v := make([]float64, n)
-		err = binary.Read(r, binary.LittleEndian, v)
-		floats = make([]float32, n)
-		for i, x := range v {
-			floats[i] = float32(x)
-		}
+		floats, err = readAs[float64, float32](r, n)
 	case "<i8":
-		ints = make([]int64, n)
-		err = binary.Read(r, binary.LittleEndian, ints)
+		ints, err = readAs[int64, int64](r, n)
 	case "<i4":
-		v := make([]int32, n)
-		err = binary.Read(r, binary.LittleEndian, v)
-		ints = make([]int64, n)
-		for i, x := range v {
-			ints[i] = int64(x)
-		}
+		ints, err = readAs[int32, int64](r, n)
 	case "|b1", "|u1":
-		v := make([]uint8, n)
-		err = binary.Read(r, binary.LittleEndian, v)
-		ints = make([]int64, n)
-		for i, x := range v {
-			ints[i] = int64(x)
-		}
+		ints, err = readAs[uint8, int64](r, n)
 	default:
 		return nil, nil, nil, fmt.Errorf("data: %s holds %s values; use float32, float64, int64, int32, bool or uint8", path, mt[1])
 	}
@@ -274,6 +257,22 @@ func DecodeNPY(data []byte, path string) (shape []int64, floats []float32, ints 
 		}
 	}
 	return shape, floats, ints, nil
+}
+
+// readAs reads n little-endian values of type F and converts them to T.
+func readAs[F, T int64 | int32 | uint8 | float32 | float64](r io.Reader, n int) ([]T, error) {
+	v := make([]F, n)
+	if err := binary.Read(r, binary.LittleEndian, v); err != nil {
+		return nil, err
+	}
+	if same, ok := any(v).([]T); ok {
+		return same, nil // no conversion: no copy
+	}
+	out := make([]T, n)
+	for i, x := range v {
+		out[i] = T(x)
+	}
+	return out, nil
 }
 
 // DataSpec says where a scoring batch comes from.
