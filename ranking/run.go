@@ -63,17 +63,24 @@ func settingsHash(opts Options) string {
 	return hex.EncodeToString(s[:8])
 }
 
-// ReadResults reads a JSONL results file (a missing file is empty).
+// ReadResults reads a JSONL results file (a missing file is empty). Lines
+// that are not a record (the torn last line of a killed run) are skipped.
 func ReadResults(path string) ([]Record, error) {
+	recs, _, _, err := readResultLines(path)
+	return recs, err
+}
+
+// readResultLines is ReadResults that also returns each record's line
+// number and the number of lines skipped.
+func readResultLines(path string) (recs []Record, lines []int, skipped int, err error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ranking: %w", err)
+		return nil, nil, 0, fmt.Errorf("ranking: %w", err)
 	}
 	defer f.Close()
-	var out []Record
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for line := 1; sc.Scan(); line++ {
@@ -82,12 +89,16 @@ func ReadResults(path string) ([]Record, error) {
 		}
 		var r Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			// A run killed mid-write leaves a partial last line: skip it.
+			skipped++
 			continue
 		}
-		out = append(out, r)
+		recs = append(recs, r)
+		lines = append(lines, line)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("ranking: reading %s: %w", path, err)
+	}
+	return recs, lines, skipped, nil
 }
 
 // Run scores every entry and returns one record per entry, in entry order.
@@ -101,6 +112,15 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 
 	done := map[string]Record{}
 	if opts.Results != "" {
+		// First the torn line of a killed run, so that it is neither read as
+		// done nor joined to the next record.
+		cut, err := repairTail(opts.Results)
+		if err != nil {
+			return nil, err
+		}
+		if cut > 0 {
+			fmt.Fprintf(os.Stderr, "ranking: %s ended in a torn line (%d bytes, a run killed while writing it): cut off; its model is scored again\n", opts.Results, cut)
+		}
 		prev, err := ReadResults(opts.Results)
 		if err != nil {
 			return nil, err

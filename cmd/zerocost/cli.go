@@ -35,6 +35,7 @@ func init() {
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
 		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
+		"merge":     {"join the results files of a sharded rank into one: merge R1.jsonl R2.jsonl... -o ALL.jsonl", runMerge},
 	}
 }
 

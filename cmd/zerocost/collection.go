@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -190,6 +191,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	results := fs.String("results", "", "JSONL results file: appended per model, and read to resume")
 	sortBy := fs.String("sort", "", "rank by a proxy or by vote (mean rank over the proxies); default: the first proxy")
 	format := fs.String("format", "table", "output format: table, json or csv")
+	shardFlag := fs.String("shard", "", "score only part I/N of the collection (0 ≤ I < N; by NAS-Bench-201 index or content hash); default: from a Kubernetes Indexed Job ($"+ranking.EnvK8sIndex+" with --shards or $"+ranking.EnvShards+") or a Slurm job array ($"+ranking.EnvSlurmID+", $"+ranking.EnvSlurmCount+"); off: the whole collection")
+	shards := fs.Int("shards", 0, "the number of shards N, with the index from $"+ranking.EnvK8sIndex+" or $"+ranking.EnvSlurmID)
 	var ef evalFlags
 	ef.register(fs, "", "ground-truth CSV to evaluate the ranking against (--key, --truth-col, --plot and --baseline apply with it)")
 	paths, err := parseFlags(fs, args)
@@ -217,9 +220,21 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	shard, shardFrom, err := parseShard(*shardFlag, *shards, os.Getenv)
+	if err != nil {
+		return err
+	}
 	entries, err := collect(paths)
 	if err != nil {
 		return err
+	}
+	if shard.N > 1 {
+		all := len(entries)
+		entries = shard.Select(entries)
+		fmt.Fprintf(stderr, "rank: shard %s%s: %d of %d models\n", shard, shardFrom, len(entries), all)
+		if *results == "" {
+			fmt.Fprintln(stderr, "rank: warning: a shard without --results: nothing to merge afterwards")
+		}
 	}
 	if err := runtime.Init(sf.ortLib); err != nil {
 		return err
@@ -237,6 +252,18 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		opts.Progress = stderr
 	}
 	records, err := ranking.Run(ctx, entries, opts)
+	if errors.Is(err, context.Canceled) {
+		scored := 0
+		for _, r := range records {
+			if r.Name != "" {
+				scored++
+			}
+		}
+		if *results == "" {
+			return fmt.Errorf("interrupted after %d of %d models (without --results nothing was kept)", scored, len(entries))
+		}
+		return fmt.Errorf("interrupted after %d of %d models; every finished model is in %s: run the same command again to go on", scored, len(entries), *results)
+	}
 	if err != nil {
 		return err
 	}
@@ -263,6 +290,36 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%d of %d models failed (see the error column)", failed, len(records))
 	}
 	return nil
+}
+
+// parseShard returns the shard of rank's --shard and --shards flags, or of
+// the environment (getenv) when --shard is not given, and where it came
+// from (for the progress line).
+func parseShard(flagValue string, shards int, getenv func(string) string) (ranking.Shard, string, error) {
+	if shards < 0 {
+		return ranking.Shard{}, "", usagef("--shards must be >= 1, got %d", shards)
+	}
+	switch flagValue {
+	case "off":
+		return ranking.All, "", nil
+	case "":
+		s, from, ok, err := ranking.ShardFromEnv(getenv, shards)
+		if err != nil {
+			return s, "", usagef("%v", err)
+		}
+		if ok {
+			from = " (from " + from + ")"
+		}
+		return s, from, nil
+	}
+	s, err := ranking.ParseShard(flagValue)
+	if err != nil {
+		return s, "", usagef("--shard: %v", err)
+	}
+	if shards != 0 && shards != s.N {
+		return s, "", usagef("--shard %s and --shards %d disagree", flagValue, shards)
+	}
+	return s, "", nil
 }
 
 // collect lists the models of folders, files, manifests and nb201:
