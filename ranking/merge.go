@@ -88,9 +88,21 @@ func Merge(files []string, entries []Entry) ([]Record, MergeReport, error) {
 			}
 		}
 	}
+	// A failure before the model was read is known by its path only: a
+	// success of the same path and settings replaces it too.
+	succeeded := map[string]bool{}
+	for _, k := range byID {
+		if k.rec.Error == "" {
+			succeeded[k.rec.Settings+" "+k.rec.Path] = true
+		}
+	}
 	out := make([]Record, 0, len(order))
 	for _, id := range order {
 		r := byID[id].rec
+		if r.Error != "" && r.SHA256 == "" && succeeded[r.Settings+" "+r.Path] {
+			rep.Retried++
+			continue
+		}
 		out = append(out, r)
 		rep.Settings[r.Settings]++
 		if r.Error != "" {
