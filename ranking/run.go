@@ -40,7 +40,7 @@ type Options struct {
 	// entry's manifest), a model's natural input size is used when it
 	// records one (onnximport.Model.NaturalInputShape; zoo networks do).
 	Data    data.DataSpec
-	Score   proxies.Options // BN, Session (its Threads is set per worker), PerLayer
+	Score   proxies.Options // BN, Session (its Threads, when 0, is the cores shared among the workers), PerLayer
 	Workers int             // default: the number of cores
 	// Results is a JSONL file that every finished model is appended to; a
 	// model already there with the same content hash and settings is not
@@ -108,6 +108,9 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 		opts.Workers = goruntime.NumCPU()
 	}
 	threads := max(1, goruntime.NumCPU()/opts.Workers)
+	if opts.Score.Session.Threads > 0 { // the caller's choice (--threads)
+		threads = opts.Score.Session.Threads
+	}
 	settings := settingsHash(opts)
 
 	done := map[string]Record{}
