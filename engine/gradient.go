@@ -39,6 +39,7 @@ type Gradient struct {
 	Classes int64 // number of classes of the cross-entropy head (0 otherwise)
 	session *runtime.Session
 	feeds   []string
+	release func() // gives the session's memory back to its budget
 }
 
 // NewGradient builds the gradient graph of m and opens a session on it.
@@ -72,9 +73,17 @@ func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradien
 	if opts.FeedParams {
 		g.feeds = append(g.feeds, res.Params...)
 	}
-	if err := checkGradientMemory(res, opts); err != nil {
+	release, err := checkGradientMemory(res, opts)
+	if err != nil {
 		return nil, err
 	}
+	g.release = release
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
 	model := res.Model
 	if outputs != nil {
 		model = model.Clone()
@@ -109,6 +118,7 @@ func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradien
 		return nil, fmt.Errorf("engine: %s: opening the gradient graph: %w", res.Forward.Name(), err)
 	}
 	g.session = s
+	ok = true
 	return g, nil
 }
 
@@ -133,6 +143,7 @@ func (g *Gradient) Run(feeds map[string]*runtime.Tensor) (map[string]*runtime.Te
 func (g *Gradient) Destroy() {
 	if g != nil {
 		g.session.Destroy()
+		g.release()
 	}
 }
 

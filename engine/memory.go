@@ -163,10 +163,11 @@ func runBatch(res *autodiff.Result, opts Options) int64 {
 }
 
 // checkGradientMemory refuses a gradient session whose estimate exceeds
-// the limit.
-func checkGradientMemory(res *autodiff.Result, opts Options) error {
+// the limit, and otherwise reserves it in the session's budget (when there
+// is one); release gives it back.
+func checkGradientMemory(res *autodiff.Result, opts Options) (release func(), err error) {
 	if opts.Session.MaxMemory < 0 {
-		return nil
+		return func() {}, nil
 	}
 	batch := runBatch(res, opts)
 	e := EstimateMemory(res, batch)
@@ -174,7 +175,27 @@ func checkGradientMemory(res *autodiff.Result, opts Options) error {
 	if ins := res.Forward.Inputs(); len(ins) > 0 {
 		what += fmt.Sprintf(" for input %q of shape %v", ins[0].Name, withBatch(res.Shapes[ins[0].Name].Dims, batch))
 	}
-	return runtime.CheckMemory(what, e.Total(), opts.Session.MaxMemory, e.String())
+	if err := runtime.CheckMemory(what, e.Total(), opts.Session.MaxMemory, e.String()); err != nil {
+		return nil, err
+	}
+	// The process's own share (Go, the library) is counted once, in the
+	// pool's capacity (NewMemoryPool), not per session.
+	return opts.Session.Budget.Reserve(e.Total() - sessionOverhead), nil
+}
+
+// NewMemoryPool returns the pool that parallel workers share under the
+// memory limit (runtime.SessionOptions.MaxMemory: 0 is
+// runtime.DefaultMemoryLimit, read now), or nil for no limit. Each
+// gradient session reserves its estimate less the process's fixed
+// overhead, which the pool holds back once.
+func NewMemoryPool(limit int64) *runtime.MemoryPool {
+	if limit < 0 {
+		return nil
+	}
+	if limit == 0 {
+		limit = runtime.DefaultMemoryLimit()
+	}
+	return runtime.NewMemoryPool(limit - sessionOverhead)
 }
 
 // checkProbe guards the probe run of shape discovery (used when static

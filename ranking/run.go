@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/engine"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
+	"github.com/zerocost/zerocost/runtime"
 )
 
 // Record is one line of a results file: the proxies.Result of a model plus
@@ -148,12 +150,20 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	finished, start := 0, time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
+	// The workers share the memory limit: a model's sessions wait until
+	// they fit next to the other workers' (engine.NewMemoryPool).
+	var pool *runtime.MemoryPool
+	if opts.Workers > 1 {
+		pool = engine.NewMemoryPool(opts.Score.Session.MaxMemory)
+	}
 	for w := 0; w < opts.Workers; w++ {
 		wg.Add(1)
+		wopts := opts
+		wopts.Score.Session.Budget = pool.Worker()
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				rec, reused := scoreEntry(entries[i], opts, settings, threads, done)
+				rec, reused := scoreEntry(entries[i], wopts, settings, threads, done)
 				mu.Lock()
 				records[i] = rec
 				var err error

@@ -55,6 +55,11 @@ type SessionOptions struct {
 	// check their estimates against (0: DefaultMemoryLimit, negative: no
 	// limit; see CheckMemory). NewSession itself does not check it.
 	MaxMemory int64
+	// Budget, when not nil, is the share of MaxMemory of one of several
+	// parallel workers: packages opening sessions reserve their estimate in
+	// it (engine's gradient sessions do), waiting for the other workers when
+	// it does not fit. NewSession itself does not use it.
+	Budget *MemoryBudget
 }
 
 // Session is an ONNX Runtime inference session. It is safe for concurrent
