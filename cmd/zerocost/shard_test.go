@@ -318,4 +318,3 @@ func uniqueHashes(recs []ranking.Record) map[string]bool {
 	}
 	return out
 }
-
