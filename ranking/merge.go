@@ -64,6 +64,9 @@ func Merge(files []string, entries []Entry) ([]Record, MergeReport, error) {
 		if err != nil {
 			return nil, rep, err
 		}
+		if len(recs) == 0 && skipped > 0 {
+			return nil, rep, fmt.Errorf("ranking: %s holds no results records (%d lines that are not one): want the --results JSONL file of rank", file, skipped)
+		}
 		rep.Records += len(recs)
 		rep.Skipped += skipped
 		for i, r := range recs {

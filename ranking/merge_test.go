@@ -92,4 +92,14 @@ func TestMerge(t *testing.T) {
 	if _, _, err := Merge([]string{a, filepath.Join(dir, "nope.jsonl")}, nil); err == nil || !strings.Contains(err.Error(), "nope.jsonl") {
 		t.Errorf("a missing results file should be an error naming it, got %v", err)
 	}
+	csv := filepath.Join(dir, "table.csv")
+	os.WriteFile(csv, []byte("rank,name\n1,a\n"), 0o644)
+	if _, _, err := Merge([]string{a, csv}, nil); err == nil || !strings.Contains(err.Error(), "table.csv") {
+		t.Errorf("a file with no records (rank's CSV table) should be an error naming it, got %v", err)
+	}
+	empty := filepath.Join(dir, "empty.jsonl") // a shard with no models
+	os.WriteFile(empty, nil, 0o644)
+	if _, _, err := Merge([]string{a, empty}, nil); err != nil {
+		t.Errorf("an empty results file is a shard without models, not an error: %v", err)
+	}
 }
