@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+
+	"github.com/zerocost/zerocost/proxies"
 )
 
 // MergeReport says what Merge found in its files.
@@ -42,7 +44,8 @@ type Conflict struct {
 // several places) into one record per model and settings: a model is its
 // content hash (the path for a record without one). The same scores twice
 // are one record, a success replaces a failure, and different scores are a
-// Conflict. Scores are the same when they agree to a relative 1e-6 (two
+// Conflict; a proxy that failed in one record and has a value in another
+// takes the value. Scores are the same when they agree to a relative 1e-6 (two
 // CPUs may round differently). With entries (the collection the shards
 // were ranked from), the report lists those without a record: entries
 // built in memory (NAS-Bench-201 sources) are matched by path, files by
@@ -83,9 +86,12 @@ func Merge(files []string, entries []Entry) ([]Record, MergeReport, error) {
 			case r.Error != "":
 				rep.Duplicates++ // a failure next to a success or another failure
 			default:
-				if d := scoreDifference(k.rec, r); d != "" {
+				switch filled, d := fillFailed(&k.rec, r); {
+				case d != "":
 					rep.Conflicts = append(rep.Conflicts, Conflict{Name: r.Name, Settings: r.Settings, Kept: k.where, Dropped: where, What: d})
-				} else {
+				case filled:
+					rep.Retried++
+				default:
 					rep.Duplicates++
 				}
 			}
@@ -145,36 +151,53 @@ func recordModel(r Record) string {
 	return "path " + r.Path
 }
 
-// scoreDifference describes the first difference between the scores of
-// two successful records, "" when they agree.
-func scoreDifference(a, b Record) string {
+// fillFailed compares two successful records of a model and settings. A
+// proxy that failed in kept (a memory refusal while the machine was short
+// of memory, say) and has a value in r takes r's value; filled says whether
+// one did. d describes the first real difference, "" when there is none:
+// values that disagree, or a proxy that is in one record only.
+func fillFailed(kept *Record, r Record) (filled bool, d string) {
 	names := map[string]bool{}
-	for p := range a.Proxies {
-		names[p] = true
+	for _, rec := range []Record{*kept, r} {
+		for p := range rec.Proxies {
+			names[p] = true
+		}
+		for p := range rec.Errors {
+			names[p] = true
+		}
 	}
-	for p := range b.Proxies {
-		names[p] = true
-	}
+	var fill []string
 	for _, p := range slices.Sorted(maps.Keys(names)) {
-		pa, pb := a.Proxies[p], b.Proxies[p]
+		pa, pb := kept.Proxies[p], r.Proxies[p]
+		_, failedA := kept.Errors[p]
+		_, failedB := r.Errors[p]
 		switch {
-		case pa == nil || pb == nil:
-			return fmt.Sprintf("%s is in one record only", p)
-		case !closeEnough(pa.Score, pb.Score):
-			return fmt.Sprintf("%s %g against %g", p, pa.Score, pb.Score)
-		case (pa.Log10 == nil) != (pb.Log10 == nil) || pa.Log10 != nil && !closeEnough(*pa.Log10, *pb.Log10):
-			return fmt.Sprintf("log10(%s) differs", p)
+		case pa != nil && pb != nil:
+			if !closeEnough(pa.Score, pb.Score) {
+				return false, fmt.Sprintf("%s %g against %g", p, pa.Score, pb.Score)
+			}
+			if (pa.Log10 == nil) != (pb.Log10 == nil) || pa.Log10 != nil && !closeEnough(*pa.Log10, *pb.Log10) {
+				return false, fmt.Sprintf("log10(%s) differs", p)
+			}
+		case pa == nil && failedA && pb != nil:
+			fill = append(fill, p)
+		case pa != nil && pb == nil && failedB, pa == nil && pb == nil && failedA && failedB:
+			// kept has the value, or both failed
+		default:
+			return false, fmt.Sprintf("%s is in one record only", p)
 		}
 	}
-	for p := range a.Errors {
-		if _, ok := b.Errors[p]; !ok {
-			return fmt.Sprintf("%s failed in one record only", p)
+	for _, p := range fill {
+		if kept.Proxies == nil {
+			kept.Proxies = map[string]*proxies.ProxyResult{}
 		}
+		kept.Proxies[p] = r.Proxies[p]
+		delete(kept.Errors, p)
 	}
-	if len(a.Errors) != len(b.Errors) {
-		return "the proxies that failed differ"
+	if len(kept.Errors) == 0 {
+		kept.Errors = nil
 	}
-	return ""
+	return len(fill) > 0, ""
 }
 
 func closeEnough(x, y float64) bool {

@@ -22,6 +22,21 @@ func rec(name, sha string, synflow float64, errText string) Record {
 	return r
 }
 
+// partial is a record whose synflow failed (params did not).
+func partial(name, sha string) Record {
+	r := rec(name, sha, 0, "")
+	r.Proxies = map[string]*proxies.ProxyResult{"params": {Score: 1}}
+	r.Errors = map[string]string{"synflow": "engine: more than the memory limit"}
+	return r
+}
+
+// full is partial's model with both proxies.
+func full(name, sha string) Record {
+	r := rec(name, sha, 6, "")
+	r.Proxies["params"] = &proxies.ProxyResult{Score: 1}
+	return r
+}
+
 func writeRecords(t *testing.T, path string, tail string, recs ...Record) {
 	t.Helper()
 	var b strings.Builder
@@ -48,12 +63,14 @@ func TestMerge(t *testing.T) {
 		rec("2", "h2", 2, ""),
 		rec("3", "", 0, "cannot read"), // a failure before the model was read: known by path
 		rec("4", "h4", 0, "broken"),
+		partial("6", "h6"),
 	)
 	writeRecords(t, b, `{"name":"torn`,
 		rec("10", tenSHA, 1+1e-9, ""), // the same score up to round-off: a duplicate
 		rec("2", "h2", 2.5, ""),       // a conflict
 		rec("3", "h3", 3, ""),         // the retried failure
 		rec("4", "h4", 0, "broken"),   // the same failure again
+		full("6", "h6"),               // synflow too, which failed in a.jsonl
 	)
 	entries := []Entry{
 		{Path: model, Name: "10"},
@@ -68,8 +85,11 @@ func TestMerge(t *testing.T) {
 	for _, r := range out {
 		names = append(names, r.Name)
 	}
-	if got := strings.Join(names, ","); got != "2,3,4,10" {
-		t.Errorf("want one record per model ordered by key 2,3,4,10, got %s", got)
+	if got := strings.Join(names, ","); got != "2,3,4,6,10" {
+		t.Errorf("want one record per model ordered by key 2,3,4,6,10, got %s", got)
+	}
+	if r := out[3]; r.Proxies["synflow"] == nil || r.Proxies["synflow"].Score != 6 || r.Proxies["params"] == nil || len(r.Errors) != 0 {
+		t.Errorf("model 6: want params from a.jsonl and synflow from b.jsonl, no errors; got %+v, %v", r.Proxies, r.Errors)
 	}
 	if out[0].Proxies["synflow"].Score != 2 {
 		t.Errorf("a conflict keeps the first record read: want 2, got %g", out[0].Proxies["synflow"].Score)
@@ -77,8 +97,8 @@ func TestMerge(t *testing.T) {
 	if out[1].Error != "" {
 		t.Errorf("the success of model 3 should replace its failure, got %q", out[1].Error)
 	}
-	if rep.Records != 8 || rep.Skipped != 1 || rep.Duplicates != 2 || rep.Retried != 1 {
-		t.Errorf("want 8 records, 1 skipped line, 2 duplicates, 1 retried; got %+v", rep)
+	if rep.Records != 10 || rep.Skipped != 1 || rep.Duplicates != 2 || rep.Retried != 2 {
+		t.Errorf("want 10 records, 1 skipped line, 2 duplicates, 2 retried; got %+v", rep)
 	}
 	if len(rep.Conflicts) != 1 || rep.Conflicts[0].Name != "2" || !strings.Contains(rep.Conflicts[0].Dropped, "b.jsonl:2") {
 		t.Errorf("want the conflict of model 2 dropped at b.jsonl:2, got %+v", rep.Conflicts)
