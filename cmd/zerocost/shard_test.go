@@ -342,3 +342,33 @@ func uniqueHashes(recs []ranking.Record) map[string]bool {
 	}
 	return out
 }
+
+// Bad shard and merge arguments are usage errors (exit 2) that say what
+// to give, before any model is read.
+func TestShardAndMergeUsageErrors(t *testing.T) {
+	for i, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"rank", "nb201:sample=4", "--shard", "4/4"}, "0 ≤ I < N"},
+		{nil, []string{"rank", "nb201:sample=4", "--shard", "x"}, "want I/N"},
+		{nil, []string{"rank", "nb201:sample=4", "--shard", "1/4", "--shards", "3"}, "disagree"},
+		{nil, []string{"rank", "nb201:sample=4", "--shards", "4"}, "no shard index"},
+		{[]string{ranking.EnvK8sIndex, "1"}, []string{"rank", "nb201:sample=4"}, ranking.EnvShards},
+		{[]string{ranking.EnvSlurmID, "2", ranking.EnvSlurmCount, "x"}, []string{"rank", "nb201:sample=4"}, "not an integer"},
+		{nil, []string{"merge"}, "results files"},
+		{nil, []string{"merge", "a.jsonl"}, "-o ALL.jsonl"},
+	} {
+		for j := 0; j < len(c.env); j += 2 {
+			t.Setenv(c.env[j], c.env[j+1])
+		}
+		code, _, stderr := run(t, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("case %d %v: want exit 2 and %q, got exit %d: %s", i, c.args, c.want, code, stderr)
+		}
+		for j := 0; j < len(c.env); j += 2 {
+			os.Unsetenv(c.env[j])
+		}
+	}
+}
