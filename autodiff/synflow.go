@@ -153,8 +153,9 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		case op == "Relu" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool" ||
 			op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Transpose" ||
 			op == "Slice" || op == "Gather" || op == "Split" || op == "Expand" || op == "Tile" || op == "ReduceMean" || op == "ReduceSum" ||
-			op == "Neg" || op == "Cast" || op == "Dropout":
-			if op == "Neg" && needs64 == "" {
+			op == "Neg" || op == "Cast" || op == "Dropout" || op == "Resize":
+			// Resize interpolates: linear in its input, so scales pass through.
+			if (op == "Neg" || (op == "Resize" && ox.AttrStringOr(n, "mode", "nearest") == "cubic")) && needs64 == "" {
 				needs64 = n.GetName() // signs change: values may cancel
 			}
 			g.Node = append(g.Node, n)
