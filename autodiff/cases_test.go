@@ -148,6 +148,13 @@ func ruleCases() []gradCase {
 			inputs: []in{f("x", 2, 2, 4, 5), ints("sz", 2, 2, 7, 3)}},
 		{name: "Resize/nearest-fractional", nodes: oneA("Resize", []string{"x", "", "sc"}),
 			inputs: []in{f("x", 2, 2, 4, 4), {name: "sc", dims: []int64{4}, consts: []float64{1, 1, 1.5, 0.75}}}},
+		{name: "Einsum/matmul", nodes: oneA("Einsum", []string{"a", "b"}, ox.AttrString("equation", "ij,jk->ik")), inputs: []in{f("a", 3, 4), f("b", 4, 2)}, double: true},
+		{name: "Einsum/attention", nodes: oneA("Einsum", []string{"q", "k"}, ox.AttrString("equation", "bhqd,bhkd->bhqk")), inputs: []in{f("q", -1, 2, 3, 4), f("k", -1, 2, 5, 4)}, double: true},
+		{name: "Einsum/implicit", nodes: oneA("Einsum", []string{"a", "b"}, ox.AttrString("equation", "kj,ji")), inputs: []in{f("a", 3, 4), f("b", 4, 2)}, double: true},
+		{name: "Einsum/summed-out", nodes: oneA("Einsum", []string{"a", "b"}, ox.AttrString("equation", "ijm,jk->ik")), inputs: []in{f("a", 3, 4, 2), f("b", 4, 2)}, double: true},
+		{name: "Einsum/ellipsis", nodes: oneA("Einsum", []string{"a", "b"}, ox.AttrString("equation", "...ij,...jk->...ik")), inputs: []in{f("a", -1, 2, 3, 4), f("b", -1, 2, 4, 3)}, double: true},
+		{name: "Einsum/three-operands", nodes: oneA("Einsum", []string{"a", "b", "c"}, ox.AttrString("equation", "ij,jk,kl->li")), inputs: []in{f("a", 2, 3), f("b", 3, 4), f("c", 4, 2)}, double: true},
+		{name: "Einsum/one-operand", nodes: oneA("Einsum", []string{"a"}, ox.AttrString("equation", "nij->nj")), inputs: []in{f("a", -1, 3, 4)}, double: true},
 		{name: "ReduceSum/keep", nodes: oneA("ReduceSum", []string{"x", "ax"}, ai("keepdims", 1)), inputs: []in{x, ints("ax", 1)}, double: true},
 		{name: "ReduceSum/drop-all", nodes: []*onnx.NodeProto{
 			node("ReduceSum", []string{"x"}, []string{"s"}, ai("keepdims", 0)),

@@ -177,9 +177,14 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		case op == "Sqrt":
 			g.Node = append(g.Node, n)
 			setAll(in(0) / 2)
-		case op == "MatMul":
+		case op == "MatMul" || op == "Einsum":
+			// Multilinear: the scales of the operands multiply.
+			total := 0.0
+			for i := range n.Input {
+				total += in(i)
+			}
 			g.Node = append(g.Node, n)
-			setAll(in(0) + in(1))
+			setAll(total)
 		case op == "Add" || op == "Sub" || op == "Sum" || op == "Concat" || op == "Max" || op == "Min" || op == "Where":
 			if op == "Sub" && needs64 == "" {
 				needs64 = n.GetName()
