@@ -126,6 +126,9 @@ func ruleCases() []gradCase {
 		{name: "Expand", nodes: one("Expand", "x", "s"), inputs: []in{f("x", 3, 1), ints("s", 2, 3, 4)}, double: true},
 		{name: "Tile", nodes: one("Tile", "x", "r"), inputs: []in{f("x", -1, 2, 3), ints("r", 1, 2, 2)}, double: true},
 		{name: "Pad", nodes: one("Pad", "x", "p"), inputs: []in{f("x", -1, 2, 3), ints("p", 0, 1, 0, 0, 2, 1)}, double: true},
+		{name: "Pad/reflect", nodes: oneA("Pad", []string{"x", "p"}, ox.AttrString("mode", "reflect")), inputs: []in{f("x", -1, 2, 3, 4), ints("p", 0, 0, 2, 1, 0, 0, 1, 3)}},
+		{name: "Pad/edge", nodes: oneA("Pad", []string{"x", "p"}, ox.AttrString("mode", "edge")), inputs: []in{f("x", -1, 2, 3, 4), ints("p", 0, 0, 3, 0, 0, 0, 1, 2)}},
+		{name: "Pad/reflect-1d", nodes: oneA("Pad", []string{"x", "p"}, ox.AttrString("mode", "reflect")), inputs: []in{f("x", -1, 3, 5), ints("p", 0, 0, 2, 0, 0, 3)}, double: true},
 		{name: "Pad/computed-pads-crop", nodes: []*onnx.NodeProto{
 			node("Concat", []string{"p0", "p1"}, []string{"p"}, ai("axis", 0)),
 			node("Pad", []string{"x", "p"}, []string{"y"}),

@@ -20,7 +20,7 @@ func resizeGrad(c *gctx) error {
 		if err != nil {
 			return err
 		}
-		c.set(0, c.applyResizeMatrices(c.dOut(0), mats, len(c.inDims(0)), c.elemOf(0), true))
+		c.set(0, c.applyAxisMatrices(c.dOut(0), mats, len(c.inDims(0)), c.elemOf(0), true))
 		return nil
 	}
 	shape, sumAxes, err := c.blockShape(factors, false)
@@ -47,7 +47,7 @@ func lowerResize(c *gctx) error {
 		if err != nil {
 			return err
 		}
-		y := c.applyResizeMatrices(c.in(0), mats, len(c.inDims(0)), ox.Double, false)
+		y := c.applyAxisMatrices(c.in(0), mats, len(c.inDims(0)), ox.Double, false)
 		c.g.Node = append(c.g.Node, ox.Node("Identity", c.n.GetName(), []string{y}, c.n.Output))
 		return nil
 	}

@@ -16,7 +16,9 @@ import (
 // covers the bilinear upsampling of every torchvision segmenter
 // (F.interpolate(..., mode="bilinear")), bicubic resizing, and nearest
 // resizing by fractional factors; nearest by whole factors keeps its
-// cheaper block rule.
+// cheaper block rule. Pad in reflect, edge or wrap mode is linear the same
+// way (each output position copies one input position), and its gradient
+// is the transposed 0/1 matrices.
 
 // resizeSpec is what a Resize node says about one axis's interpolation.
 type resizeSpec struct {
@@ -216,10 +218,10 @@ func (s resizeSpec) cubicRow(row []float64, x float64, in int64) {
 	}
 }
 
-// applyResizeMatrices multiplies x along each resized axis by its matrix
-// (forward) or by the matrix's transpose (backward): A·x on the
-// second-to-last axis, x·Aᵀ on the last.
-func (c *gctx) applyResizeMatrices(x string, mats map[int][][]float64, rank int, elem int32, backward bool) string {
+// applyAxisMatrices multiplies x along each axis of mats (the last two at
+// most) by its matrix (forward) or by the matrix's transpose (backward):
+// A·x on the second-to-last axis, x·Aᵀ on the last.
+func (c *gctx) applyAxisMatrices(x string, mats map[int][][]float64, rank int, elem int32, backward bool) string {
 	for _, a := range []int{rank - 2, rank - 1} {
 		m, ok := mats[a]
 		if !ok {
@@ -235,6 +237,56 @@ func (c *gctx) applyResizeMatrices(x string, mats map[int][][]float64, rank int,
 		}
 	}
 	return x
+}
+
+// padMatrices returns, for a reflect, edge or wrap Pad whose padded axes
+// are among the last two, the 0/1 matrix of each padded axis: output
+// position o copies input position src(o). Its transpose adds the gradient
+// of every copy back onto its source.
+func (c *gctx) padMatrices(mode string, pads, axes []int64) (map[int][][]float64, error) {
+	xd := c.inDims(0)
+	rank := len(xd)
+	mats := map[int][][]float64{}
+	for i, a := range axes {
+		a = axis(a, rank)
+		begin, end := pads[i], pads[len(axes)+i]
+		if begin == 0 && end == 0 {
+			continue
+		}
+		n := xd[a]
+		switch {
+		case begin < 0 || end < 0:
+			return nil, c.errorf("negative pads (cropping) in mode %q are not supported", mode)
+		case int(a) < rank-2:
+			return nil, c.errorf("axis %d is padded in mode %q; only the last two axes can be", a, mode)
+		case n <= 0:
+			return nil, c.errorf("axis %d has no static size (%d); give static input shapes (--input-shape)", a, n)
+		case mode == "reflect" && (begin >= n || end >= n):
+			return nil, c.errorf("reflect pads (%d, %d) reach beyond the axis of size %d", begin, end, n)
+		}
+		m := make([][]float64, n+begin+end)
+		for o := range m {
+			m[o] = make([]float64, n)
+			src := int64(o) - begin
+			switch mode {
+			case "reflect":
+				if src < 0 {
+					src = -src
+				} else if src >= n {
+					src = 2*(n-1) - src
+				}
+			case "edge":
+				src = min(max(src, 0), n-1)
+			case "wrap":
+				src = ((src % n) + n) % n
+			default:
+				return nil, c.errorf("Pad mode %q is not an ONNX mode (constant, reflect, edge, wrap)", mode)
+			}
+			m[o][src] = 1
+		}
+		mats[int(a)] = m
+	}
+	return mats, nil
 }
 
 // matrix returns m as a constant of the element type.
