@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -62,12 +63,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := runCommand(ctx, cmd, args[1:], stdout, stderr)
 	var ue *usageError
+	var se *proxies.SettingsError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &se):
 		fmt.Fprintf(stderr, "zerocost %s: %v\n", args[0], err)
 		return 2
 	default:
