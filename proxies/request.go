@@ -16,21 +16,22 @@ import (
 // the HTTP service (query parameters and JSON options of zerocost serve)
 // both fill one through RegisterFlags, so that they accept the same names,
 // defaults and values and reject the same mistakes with the same messages.
+// Its JSON names are the flags' names.
 type Request struct {
-	Proxies    string // all, paper, datafree, or a comma-separated list
-	Data       string // random, ones, FILE.npy or a CIFAR-10 FILE.bin
-	Labels     string // FILE.npy
-	BatchSize  int
-	InputShape string // CxHxW; "" for the size the model records
-	Seed       uint64
-	Sample     bool
-	BN         string // train or eval
-	PerLayer   bool
-	Inputs     InputSpecs
-	Output     string
-	Head       string // auto, ce or sum
-	Vocab      int64
-	Layout     string // auto, nchw or nhwc
+	Proxies    string     `json:"proxies"`          // all, paper, datafree, or a comma-separated list
+	Data       string     `json:"data"`             // random, ones, FILE.npy or a CIFAR-10 FILE.bin
+	Labels     string     `json:"labels,omitempty"` // FILE.npy
+	BatchSize  int        `json:"batch-size"`
+	InputShape string     `json:"input-shape,omitempty"` // CxHxW; "" for the size the model records
+	Seed       uint64     `json:"seed"`
+	Sample     bool       `json:"sample,omitempty"`
+	BN         string     `json:"bn"` // train or eval
+	PerLayer   bool       `json:"per-layer,omitempty"`
+	Inputs     InputSpecs `json:"input,omitempty"`
+	Output     string     `json:"output,omitempty"`
+	Head       string     `json:"head"` // auto, ce or sum
+	Vocab      int64      `json:"vocab,omitempty"`
+	Layout     string     `json:"layout"` // auto, nchw or nhwc
 }
 
 // SettingsError is a bad value of one setting: a usage error of the

@@ -35,6 +35,7 @@ func init() {
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
+		"serve":     {"serve scoring and rank jobs over HTTP: POST /v1/score, POST /v1/rank, GET /v1/jobs/{id}, /healthz, /metrics", runServe},
 		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
 	}
 }

@@ -258,37 +258,17 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // collect lists the models of folders, files, manifests and nb201:
-// sources (built in memory from the architecture list built into zoo).
+// sources (built in memory from the architecture list built into zoo); a
+// malformed nb201: source is a usage error.
 func collect(paths []string) ([]ranking.Entry, error) {
-	var entries []ranking.Entry
-	var files []string
-	flush := func() error {
-		if len(files) == 0 {
-			return nil
-		}
-		es, err := ranking.Collect(files)
-		entries, files = append(entries, es...), nil
-		return err
-	}
 	for _, p := range paths {
-		if !strings.HasPrefix(p, zoo.NB201SourcePrefix) {
-			files = append(files, p)
-			continue
+		if strings.HasPrefix(p, zoo.NB201SourcePrefix) {
+			if _, err := zoo.ParseNB201Source(p); err != nil {
+				return nil, usagef("%v", err)
+			}
 		}
-		if err := flush(); err != nil {
-			return nil, err
-		}
-		src, err := zoo.ParseNB201Source(p)
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		es, err := ranking.NB201Entries(src)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, es...)
 	}
-	return entries, flush()
+	return ranking.CollectSources(paths)
 }
 
 func writeRanking(w io.Writer, records []ranking.Record, names []string, format string) error {
