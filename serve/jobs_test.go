@@ -60,8 +60,8 @@ const rankOptions = `"options": {"proxies": "synflow,params", "batch-size": 1}`
 // of an uninterrupted run.
 func TestRankRestart(t *testing.T) {
 	state := t.TempDir()
-	const n = 30
-	source := "nb201:sample=30:seed=5"
+	const n = 16
+	source := "nb201:sample=16:seed=5"
 	ts := start(t, Config{StateDir: state, JobWorkers: 1})
 	id, r := postRank(t, ts, `{"paths": ["`+source+`"], `+rankOptions+`}`)
 	if r.code != http.StatusAccepted || id == "" || r.header.Get("Location") != "/v1/jobs/"+id {
