@@ -180,7 +180,7 @@ type rankBody struct {
 // nb201: sources or uploaded models; 202 with its id.
 func (s *Server) handleRank(w http.ResponseWriter, r *http.Request) {
 	o := newOptions()
-	if err := o.setQuery(r, "sort", "workers"); err != nil {
+	if err := o.setQuery(r, "sort", "workers", "name"); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -391,12 +391,12 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 	switch {
 	case j.state.Status == statusCanceling:
 		j.state.Status, j.state.Finished = statusCanceled, &end
+	case err == nil:
+		j.state.Status, j.state.Finished = statusDone, &end
 	case ctx.Err() != nil:
 		j.state.Status = statusQueued // the server is stopping: resumed by the next one
-	case err != nil:
-		j.state.Status, j.state.Error, j.state.Finished = statusFailed, err.Error(), &end
 	default:
-		j.state.Status, j.state.Finished = statusDone, &end
+		j.state.Status, j.state.Error, j.state.Finished = statusFailed, err.Error(), &end
 	}
 	j.cancel = nil
 	if err := q.save(j); err != nil {
