@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/ranking"
 )
@@ -332,4 +333,24 @@ func TestJournalNames(t *testing.T) {
 			t.Errorf("journal %s: want %s", raw, name)
 		}
 	}
+}
+
+// Two servers on one state folder would run its jobs twice: the second is
+// refused while the first lives, and starts once it is closed.
+func TestStateLock(t *testing.T) {
+	testort.Init(t)
+	state := t.TempDir()
+	first, err := New(Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{StateDir: state}); err == nil || !strings.Contains(err.Error(), "in use by another server") {
+		t.Errorf("second server on the same state folder: want an error saying it is in use, got %v", err)
+	}
+	first.Close()
+	second, err := New(Config{StateDir: state})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	second.Close()
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zerocost/zerocost/runtime"
@@ -108,6 +109,26 @@ type Server struct {
 	jobs   *jobQueue
 	stop   context.CancelFunc
 	runner sync.WaitGroup
+	// lock is STATE/lock, locked while the server lives: two servers on
+	// one journal would score its jobs twice.
+	lock      *os.File
+	closeOnce sync.Once
+}
+
+// lockState takes the lock of the state folder, or says who holds it.
+func lockState(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("serve: state folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(f.Name())
+		f.Close()
+		return nil, fmt.Errorf("serve: the state folder %s is in use by another server (%s); stop it first, or give this one another --state", dir, strings.TrimSpace(string(holder)))
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "pid %d", os.Getpid())
+	return f, nil
 }
 
 // New checks cfg, reads the journal of rank jobs in cfg.StateDir and
@@ -139,8 +160,13 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(empty, 0o755); err != nil {
 		return nil, fmt.Errorf("serve: state folder: %w", err)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(), slots: make(chan struct{}, cfg.Workers), emptyDir: empty}
+	lock, err := lockState(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(), slots: make(chan struct{}, cfg.Workers), emptyDir: empty, lock: lock}
 	if s.jobs, err = openJobs(filepath.Join(cfg.StateDir, "jobs"), cfg.Jobs); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
@@ -227,8 +253,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 // Close stops the job runner after the models it is scoring; unfinished
 // jobs stay in the journal.
 func (s *Server) Close() error {
-	s.stop()
-	s.runner.Wait()
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.runner.Wait()
+		s.lock.Close() // releases the lock
+	})
 	return nil
 }
 
