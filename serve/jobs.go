@@ -374,8 +374,11 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 	q.mu.Unlock()
 	s.cfg.Log.Printf("job %s: running (run %d)", st.ID, st.Runs)
 
+	err := trimTornLine(j.results())
 	before, _ := ranking.ReadResults(j.results())
-	err := s.rank(jctx, j, st)
+	if err == nil {
+		err = s.rank(jctx, j, st)
+	}
 	after, _ := ranking.ReadResults(j.results())
 	for _, r := range after[min(len(before), len(after)):] {
 		if r.Error != "" {
@@ -403,6 +406,36 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 		s.cfg.Log.Printf("job %s: %v", j.state.ID, err)
 	}
 	s.cfg.Log.Printf("job %s: %s", j.state.ID, j.state.Status)
+}
+
+// trimTornLine cuts a results file after its last complete line: a
+// server killed while appending leaves part of a line, which the next
+// record appended would be glued to (and both lost).
+func trimTornLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	// Records are at most a few MiB (per-layer results of a large model).
+	const window = 64 << 20
+	start := max(0, st.Size()-window)
+	tail := make([]byte, st.Size()-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return err
+	}
+	if tail[len(tail)-1] == '\n' {
+		return nil
+	}
+	keep := start + int64(bytes.LastIndexByte(tail, '\n')+1)
+	return f.Truncate(keep)
 }
 
 // rank runs one job's ranking, appending to its results file (and skipping
