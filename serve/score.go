@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -67,13 +68,7 @@ func (o *options) setJSON(raw []byte, what string) error {
 	if err := dec.Decode(&obj); err != nil {
 		return errorf(http.StatusBadRequest, "%s is not a JSON object of options: %v", what, err)
 	}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range obj {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(obj)) {
 		values, ok := obj[name].([]any)
 		if !ok {
 			values = []any{obj[name]}
@@ -95,13 +90,7 @@ func (o *options) setJSON(raw []byte, what string) error {
 // setQuery sets the options of the query, but for the names in skip.
 func (o *options) setQuery(r *http.Request, skip ...string) error {
 	q := r.URL.Query()
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range q {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
 		if slices.Contains(skip, name) {
 			continue
 		}
@@ -122,7 +111,7 @@ func (s *Server) request(o *options) (proxies.Request, error) {
 		return req, errorf(http.StatusBadRequest, "%v", err)
 	}
 	var err error
-	if req.Data != "random" && req.Data != "ones" {
+	if req.Data != "" && req.Data != "random" && req.Data != "ones" {
 		if req.Data, err = s.resolve(req.Data, "option data"); err != nil {
 			return req, err
 		}
