@@ -282,7 +282,7 @@ func (s *Server) submit(paths []string, ups []upload, req proxies.Request, body 
 		paths = append(paths, manifest)
 	}
 	j.state.Paths = paths
-	entries, err := s.entries(paths)
+	entries, err := s.entries(paths, j.dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -308,15 +308,16 @@ type retryError struct {
 	seconds int
 }
 
-// entries collects a job's models; a model listed by a manifest outside
-// the root is refused.
-func (s *Server) entries(paths []string) ([]ranking.Entry, error) {
+// entries collects a job's models; a model outside the root (listed by a
+// manifest) is refused, but for the job's own uploads in its folder.
+func (s *Server) entries(paths []string, jobDir string) ([]ranking.Entry, error) {
 	entries, err := ranking.CollectSources(paths)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
+	uploads := filepath.Join(jobDir, "models") + string(filepath.Separator)
 	for _, e := range entries {
-		if e.Model != nil || strings.HasPrefix(e.Path, s.cfg.StateDir) {
+		if e.Model != nil || strings.HasPrefix(e.Path, uploads) {
 			continue
 		}
 		if _, err := s.resolve(e.Path, "model"); err != nil {
@@ -441,7 +442,7 @@ func trimTornLine(path string) error {
 // rank runs one job's ranking, appending to its results file (and skipping
 // the models already there: a resumed job picks up where it stopped).
 func (s *Server) rank(ctx context.Context, j *job, st jobState) error {
-	entries, err := s.entries(st.Paths)
+	entries, err := s.entries(st.Paths, j.dir)
 	if err != nil {
 		return err
 	}
