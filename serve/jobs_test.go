@@ -61,8 +61,8 @@ const rankOptions = `"options": {"proxies": "synflow,params", "batch-size": 1}`
 // of an uninterrupted run.
 func TestRankRestart(t *testing.T) {
 	state := t.TempDir()
-	const n = 16
-	source := "nb201:sample=16:seed=5"
+	const n = 12
+	source := "nb201:sample=12:seed=5"
 	ts := start(t, Config{StateDir: state, JobWorkers: 1})
 	id, r := postRank(t, ts, `{"paths": ["`+source+`"], `+rankOptions+`}`)
 	if r.code != http.StatusAccepted || id == "" || r.header.Get("Location") != "/v1/jobs/"+id {
@@ -206,7 +206,18 @@ func TestRankUploadsAndPaths(t *testing.T) {
 	if r.code != http.StatusAccepted {
 		t.Fatalf("paths: %v", r)
 	}
-	for job, names := range map[string]string{up.ID: "first second", id: "a b"} {
+	os.WriteFile(filepath.Join(root, "list.csv"), []byte("path,name\nmodels/a.onnx,alpha\nmodels/b.onnx,beta\n"), 0o644)
+	manifest, r := postRank(t, ts, `{"paths": ["list.csv"], "options": {"proxies": "params"}}`)
+	if r.code != http.StatusAccepted {
+		t.Fatalf("manifest: %v", r)
+	}
+	outside := filepath.Join(t.TempDir(), "outside.onnx")
+	os.WriteFile(outside, tinyModel(t, 25), 0o644)
+	os.WriteFile(filepath.Join(root, "escape.csv"), []byte("path\n"+outside+"\n"), 0o644)
+	if _, r := postRank(t, ts, `{"paths": ["escape.csv"]}`); r.code != http.StatusForbidden || !strings.Contains(r.errorText(), "outside the server's root") {
+		t.Errorf("a manifest naming a file outside the root: want 403, got %v", r)
+	}
+	for job, names := range map[string]string{up.ID: "first second", id: "a b", manifest: "alpha beta"} {
 		v := waitStatus(t, ts, job, statusDone, statusFailed)
 		var got []string
 		for _, rec := range v.Results {

@@ -80,7 +80,7 @@ func startChild(t *testing.T, state string) (*exec.Cmd, *testServer) {
 // started again each time, ends the job with every model exactly once.
 func TestRankSurvivesKill(t *testing.T) {
 	testort.Init(t)
-	const n, kills = 20, 3
+	const n, kills = 16, 3
 	state := t.TempDir()
 	cmd, ts := startChild(t, state)
 	id, r := postRank(t, ts, fmt.Sprintf(`{"paths": ["nb201:sample=%d:seed=13"], %s}`, n, rankOptions))
