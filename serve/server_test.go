@@ -202,6 +202,11 @@ func mustJSON(v any) string {
 func TestBadRequests(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "inside.npy"), []byte("not really npy"), 0o644)
+	outside := filepath.Join(t.TempDir(), "outside.npy")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(root, "link.npy")); err != nil {
+		t.Fatal(err)
+	}
 	ts := start(t, Config{MaxBody: 64 << 10, Root: root})
 	raw := tinyModel(t, 2)
 	big := bytes.Repeat([]byte{1}, 100<<10)
@@ -226,6 +231,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown proxy", "?proxies=magic", "application/octet-stream", raw, 400, "unknown proxy"},
 		{"data outside root", "?data=/etc/passwd", "application/octet-stream", raw, 403, "outside the server's root"},
 		{"data escaping root", "?data=../x.npy", "application/octet-stream", raw, 400, "not found under the server's root"},
+		{"data through a link out of root", "?data=link.npy", "application/octet-stream", raw, 403, "outside the server's root"},
 		{"bad data file", "?data=inside.npy", "application/octet-stream", raw, 422, "inside.npy"},
 		{"model too big for the memory limit", "?batch-size=100000000&input-shape=3x64x64", "application/octet-stream", raw, 422, "memory"},
 	}
