@@ -137,6 +137,7 @@ type evalFlags struct {
 	learnedK       int
 	learnedSeed    uint64
 	learnedProxies string
+	learnedFit     string // the truth column it is fitted on (default: col)
 }
 
 func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
@@ -148,6 +149,7 @@ func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
 	fs.IntVar(&f.learnedK, "learned", 0, "also fit a learned ensemble (ridge regression on the proxies' ranks) on K labelled models drawn with --learned-seed, and evaluate it on the others only (reported apart: it needs training)")
 	fs.Uint64Var(&f.learnedSeed, "learned-seed", 1, "seed of the labelled models the learned ensemble is fitted on")
 	fs.StringVar(&f.learnedProxies, "learned-proxies", "", "proxies the learned ensemble combines, comma-separated (default: every proxy column)")
+	fs.StringVar(&f.learnedFit, "learned-fit", "", "ground-truth column of --truth the learned ensemble is fitted on (default: --truth-col; e.g. fit on cifar100_valid, evaluate on cifar100_test_nats)")
 }
 
 // evaluate prints the rank statistics of the proxies in names, then of the
@@ -185,7 +187,13 @@ func (f *evalFlags) evaluateTruth(w io.Writer, t *zoo.Truth, records []ranking.R
 		po.Baselines = append(po.Baselines, ranking.Baseline{Name: col, Values: bv})
 	}
 	columns := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(ensembleNames(f.ensembles), n) })
-	learned, err := f.learned(records, tv, columns)
+	fit := tv
+	if f.learnedK > 0 && f.learnedFit != "" {
+		if fit, err = truthColumn(t, f.truth, f.learnedFit); err != nil {
+			return fmt.Errorf("--learned-fit: %w", err)
+		}
+	}
+	learned, err := f.learned(records, fit, tv, columns)
 	if err != nil {
 		return err
 	}

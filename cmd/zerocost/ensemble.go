@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -122,6 +123,7 @@ func columnsOf(records []ranking.Record) []string {
 // the zero-training rankings.
 type learnedReport struct {
 	K       int                `json:"k"`
+	Fit     string             `json:"fit"` // the truth column fitted on
 	Seed    uint64             `json:"seed"`
 	Proxies []string           `json:"proxies"`
 	Weights map[string]float64 `json:"weights"`
@@ -129,8 +131,9 @@ type learnedReport struct {
 }
 
 // learned fits the learned ensemble of --learned K on the records' proxy
-// columns (or --learned-proxies) and evaluates it on the other models.
-func (f *evalFlags) learned(records []ranking.Record, truth map[string]float64, columns []string) (*learnedReport, error) {
+// columns (or --learned-proxies) against fit (the --learned-fit column)
+// and evaluates it against truth on the other models.
+func (f *evalFlags) learned(records []ranking.Record, fit, truth map[string]float64, columns []string) (*learnedReport, error) {
 	if f.learnedK <= 0 {
 		return nil, nil
 	}
@@ -145,7 +148,7 @@ func (f *evalFlags) learned(records []ranking.Record, truth map[string]float64, 
 			names = append(names, p)
 		}
 	}
-	l, err := ranking.FitLearned(records, truth, ranking.LearnedOptions{Proxies: names, K: f.learnedK, Seed: f.learnedSeed})
+	l, err := ranking.FitLearned(records, fit, ranking.LearnedOptions{Proxies: names, K: f.learnedK, Seed: f.learnedSeed})
 	if err != nil {
 		return nil, fmt.Errorf("--learned: %w", err)
 	}
@@ -153,7 +156,7 @@ func (f *evalFlags) learned(records []ranking.Record, truth map[string]float64, 
 	if !ok {
 		return nil, fmt.Errorf("--learned: fewer than two held-out models with a truth value")
 	}
-	rep := &learnedReport{K: f.learnedK, Seed: f.learnedSeed, Proxies: names, Weights: map[string]float64{}, Stats: s}
+	rep := &learnedReport{K: f.learnedK, Fit: cmp.Or(f.learnedFit, f.col), Seed: f.learnedSeed, Proxies: names, Weights: map[string]float64{}, Stats: s}
 	for i, p := range names {
 		rep.Weights[p] = l.Weights[i]
 	}
@@ -175,8 +178,8 @@ func writeEnsembleNotes(w io.Writer, records []ranking.Record, truth map[string]
 	if rep == nil {
 		return nil
 	}
-	fmt.Fprintf(w, "\nLearned ensemble (not zero-training): ridge regression on the ranks of %s, fitted on %d labelled models (seed %d), evaluated on the other %d\n",
-		strings.Join(rep.Proxies, ", "), rep.K, rep.Seed, rep.Stats.N)
+	fmt.Fprintf(w, "\nLearned ensemble (not zero-training): ridge regression on the ranks of %s, fitted on the %s of %d labelled models (seed %d), evaluated on the other %d\n",
+		strings.Join(rep.Proxies, ", "), rep.Fit, rep.K, rep.Seed, rep.Stats.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROXY\tN\tSPEARMAN\tKENDALL\tPEARSON\tTOP10_PRECISION\tPAIR_ACCURACY")
 	s := rep.Stats

@@ -135,6 +135,13 @@ func TestEnsembleOverResumedRank(t *testing.T) {
 			t.Errorf("case %d %v: want exit 2, got %d: %s", i, bad, code, errs)
 		}
 	}
+	code, out, errs = run(t, "eval", resumed, "--truth", truth, "--learned", "4", "--learned-seed", "3")
+	if code != 0 || !strings.Contains(out, "fitted on the cifar10_test of 4 labelled models (seed 3), evaluated on the other 2") {
+		t.Errorf("--learned 4: exit %d:\n%s%s", code, out, errs)
+	}
+	if code, _, errs := run(t, "eval", resumed, "--truth", truth, "--learned", "4", "--learned-fit", "nosuch"); code != 1 || !strings.Contains(errs, "--learned-fit") {
+		t.Errorf("--learned-fit nosuch: want exit 1 naming the flag, got %d: %s", code, errs)
+	}
 	// Six models cannot hold out anything after fitting on six.
 	if code, _, errs := run(t, "eval", resumed, "--truth", truth, "--learned", "6"); code != 1 || !strings.Contains(errs, "--learned") {
 		t.Errorf("--learned 6 of 6: want exit 1 naming the flag, got %d: %s", code, errs)
