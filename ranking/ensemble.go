@@ -112,7 +112,9 @@ func LookupEnsemble(name string) (Ensemble, bool) {
 
 // ParseEnsemble reads NAME=METHOD:P1,P2,… (METHOD one of vote, meanrank,
 // logrank; -P for a proxy where lower is better) or the name of a built-in
-// ensemble.
+// ensemble. One proxy is allowed: its ranking with the models where it
+// failed ranked last (NASLib's convention for a failed proxy) instead of
+// left out.
 func ParseEnsemble(s string) (Ensemble, error) {
 	s = strings.TrimSpace(s)
 	name, spec, ok := strings.Cut(s, "=")
@@ -144,9 +146,6 @@ func ParseEnsemble(s string) (Ensemble, error) {
 		seen[c.Proxy] = true
 		e.Components = append(e.Components, c)
 	}
-	if len(e.Components) < 2 {
-		return Ensemble{}, fmt.Errorf("ranking: ensemble %q: combine at least two proxies", s)
-	}
 	return e, nil
 }
 
@@ -160,10 +159,11 @@ func builtinNames() []string {
 
 // EnsembleValues computes an ensemble over the collection of records: one
 // value per record, larger is better. Each component is ranked over the
-// records that have at least one component value; a record without a
-// value for a component (the proxy failed on it) is ranked last in that
-// component, and missing counts, per component, how many were. A record
-// without any component value gets NaN.
+// records that have a value or a recorded failure (Errors) for at least
+// one component; a record without a value for a component (the proxy
+// failed on it) is ranked last in that component, and missing counts, per
+// component, how many were. Any other record (not scored with these
+// proxies, or failed as a whole) gets NaN.
 func EnsembleValues(records []Record, e Ensemble) (values []float64, missing map[string]int) {
 	values = make([]float64, len(records))
 	missing = map[string]int{}
@@ -171,7 +171,8 @@ func EnsembleValues(records []Record, e Ensemble) (values []float64, missing map
 	for i, r := range records {
 		values[i] = math.NaN()
 		for _, c := range e.Components {
-			if !math.IsNaN(Value(r, c.Proxy)) {
+			_, failed := r.Errors[c.Proxy]
+			if failed || !math.IsNaN(Value(r, c.Proxy)) {
 				in = append(in, i)
 				break
 			}

@@ -41,7 +41,7 @@ func TestParseEnsemble(t *testing.T) {
 		{"te_nas", "te_nas=meanrank:-ntk_cond,linear_regions", ""},
 		{"nosuch", "", "built-in ensemble"},
 		{"x=median:a,b", "", "METHOD one of vote, meanrank, logrank"},
-		{"x=vote:a", "", "at least two"},
+		{"x=meanrank:-a", "x=meanrank:-a", ""},
 		{"x=vote:a,a", "", "given twice"},
 		{"x=vote:a,,b", "", "empty proxy"},
 		{"=vote:a,b", "", "name before ="},
@@ -101,6 +101,12 @@ func TestEnsembleValues(t *testing.T) {
 	if missing["b"] != 1 || missing["a"] != 0 {
 		t.Errorf("missing counts: want b 1, a 0, got %v", missing)
 	}
+	// One proxy: its ranking with the failed model last instead of left
+	// out (NASLib's convention).
+	recs = records(names, []float64{5, nan, nan}, []float64{nan, 2, nan}, []float64{7, nan, nan}, []float64{nan, 3, nan})
+	recs[1].Errors = map[string]string{"a": "proxies: the input gradient of sample 0 is constant"}
+	one, _ := ranking.EnsembleValues(recs, ranking.Ensemble{Method: ranking.MeanRank, Components: []ranking.Component{{Proxy: "a"}}})
+	check("one proxy, failed last", one, []float64{2.0 / 3, 1.0 / 3, 1, nan})
 }
 
 // TestVoteIsThePapersVote compares VotePairAccuracy and the vote column

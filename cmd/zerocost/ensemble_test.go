@@ -127,7 +127,7 @@ func TestEnsembleOverResumedRank(t *testing.T) {
 		{"--ensemble", "x=vote:synflow,nwot"},         // nwot is not in the file
 		{"--ensemble", "synflow=vote:synflow,params"}, // a proxy's name
 		{"--ensemble", "x=median:synflow,params"},
-		{"--ensemble", "x=vote:synflow"},
+		{"--ensemble", "x=vote:synflow,"},
 		{"--ensemble", "no_such_builtin"},
 		{"--learned-proxies", "nwot", "--learned", "3"},
 	} {
