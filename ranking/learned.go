@@ -11,8 +11,8 @@ import (
 
 // LearnedOptions configure FitLearned.
 type LearnedOptions struct {
-	// Proxies are the features: each proxy's rank within the collection
-	// (rank/N; a model without the value ranks last).
+	// Proxies are the features: each proxy's log(rank/N) within the
+	// collection (a model without the value ranks last).
 	Proxies []string
 	// K is the number of labelled models the weights are fitted on, drawn
 	// with Seed among the models that have a truth value.
@@ -26,7 +26,7 @@ type LearnedOptions struct {
 // on NAS-Bench-201).
 const ridge = 1.0
 
-// Learned is a linear combination of proxy ranks fitted on K labelled
+// Learned is a linear combination of log proxy ranks fitted on K labelled
 // models. It needs training labels, so it is not a zero-training ranking:
 // evaluate it on the other models only (EvaluateHeldOut).
 type Learned struct {
@@ -42,17 +42,20 @@ type Learned struct {
 }
 
 // FitLearned fits the weights of a ridge regression of the truth's rank
-// (within the K models) on the standardised proxy ranks, on K models drawn
-// with the seed.
+// (within the K models) on the standardised log(rank/N) of each proxy, on
+// K models drawn with the seed.
 func FitLearned(records []Record, truth map[string]float64, opts LearnedOptions) (*Learned, error) {
 	if len(opts.Proxies) == 0 {
 		return nil, fmt.Errorf("ranking: learned ensemble: no proxies to fit on")
 	}
-	// Features: the rank of each proxy over the records with at least one
-	// of them, through a one-component mean rank.
+	// Features: log(rank/N) of each proxy over the records (the terms of
+	// LogRank, so that equal weights are the logrank ensemble), through a
+	// one-component ensemble: a recorded failure ranks last; a record not
+	// scored with the proxy gets floor, below every rank.
+	floor := math.Log(0.5 / float64(max(1, len(records))))
 	feats := make([][]float64, len(opts.Proxies))
 	for k, p := range opts.Proxies {
-		feats[k], _ = EnsembleValues(records, Ensemble{Method: MeanRank, Components: []Component{{Proxy: p}}})
+		feats[k], _ = EnsembleValues(records, Ensemble{Method: LogRank, Components: []Component{{Proxy: p}}})
 	}
 	// Missing everywhere for one record: no prediction. A record with some
 	// proxies has all its features (missing ones rank last), except where
@@ -96,11 +99,11 @@ func FitLearned(records []Record, truth map[string]float64, opts LearnedOptions)
 	mean, sd := make([]float64, p), make([]float64, p)
 	for c, k := range use {
 		for _, i := range train {
-			mean[c] += nanTo(feats[k][i], 0)
+			mean[c] += nanTo(feats[k][i], floor)
 		}
 		mean[c] /= float64(opts.K)
 		for _, i := range train {
-			d := nanTo(feats[k][i], 0) - mean[c]
+			d := nanTo(feats[k][i], floor) - mean[c]
 			sd[c] += d * d
 		}
 		sd[c] = math.Sqrt(sd[c] / float64(opts.K))
@@ -113,7 +116,7 @@ func FitLearned(records []Record, truth map[string]float64, opts LearnedOptions)
 	for j, i := range train {
 		x.Set(j, 0, 1)
 		for c, k := range use {
-			x.Set(j, c+1, (nanTo(feats[k][i], 0)-mean[c])/sd[c])
+			x.Set(j, c+1, (nanTo(feats[k][i], floor)-mean[c])/sd[c])
 		}
 		y[j], _ = truthOf(records[i], truth)
 	}
@@ -143,7 +146,7 @@ func FitLearned(records []Record, truth map[string]float64, opts LearnedOptions)
 		}
 		v := w.AtVec(0)
 		for c, k := range use {
-			v += w.AtVec(c+1) * (nanTo(feats[k][i], 0) - mean[c]) / sd[c]
+			v += w.AtVec(c+1) * (nanTo(feats[k][i], floor) - mean[c]) / sd[c]
 		}
 		l.Values[i] = v
 	}

@@ -146,7 +146,7 @@ func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
 	fs.StringVar(&f.col, "truth-col", "cifar10_test", "ground-truth column")
 	fs.StringVar(&f.plot, "plot", "", "write a scatter plot per proxy to FILE.png")
 	fs.StringVar(&f.baseline, "baseline", "", "ground-truth columns to rank by as baselines, comma-separated (e.g. cifar10_valid_epoch12)")
-	fs.IntVar(&f.learnedK, "learned", 0, "also fit a learned ensemble (ridge regression on the proxies' ranks) on K labelled models drawn with --learned-seed, and evaluate it on the others only (reported apart: it needs training)")
+	fs.IntVar(&f.learnedK, "learned", 0, "also fit a learned ensemble (ridge regression on the proxies' log ranks) on K labelled models drawn with --learned-seed, and evaluate it on the others only (reported apart: it needs training)")
 	fs.Uint64Var(&f.learnedSeed, "learned-seed", 1, "seed of the labelled models the learned ensemble is fitted on")
 	fs.StringVar(&f.learnedProxies, "learned-proxies", "", "proxies the learned ensemble combines, comma-separated (default: every proxy column)")
 	fs.StringVar(&f.learnedFit, "learned-fit", "", "ground-truth column of --truth the learned ensemble is fitted on (default: --truth-col; e.g. fit on cifar100_valid, evaluate on cifar100_test_nats)")

@@ -178,7 +178,7 @@ func writeEnsembleNotes(w io.Writer, records []ranking.Record, truth map[string]
 	if rep == nil {
 		return nil
 	}
-	fmt.Fprintf(w, "\nLearned ensemble (not zero-training): ridge regression on the ranks of %s, fitted on the %s of %d labelled models (seed %d), evaluated on the other %d\n",
+	fmt.Fprintf(w, "\nLearned ensemble (not zero-training): ridge regression on the log(rank/N) of %s, fitted on the %s of %d labelled models (seed %d), evaluated on the other %d\n",
 		strings.Join(rep.Proxies, ", "), rep.Fit, rep.K, rep.Seed, rep.Stats.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROXY\tN\tSPEARMAN\tKENDALL\tPEARSON\tTOP10_PRECISION\tPAIR_ACCURACY")
@@ -191,6 +191,6 @@ func writeEnsembleNotes(w io.Writer, records []ranking.Record, truth map[string]
 	for i, p := range rep.Proxies {
 		parts[i] = fmt.Sprintf("%s %+.3f", p, rep.Weights[p])
 	}
-	fmt.Fprintf(w, "weights (per standard deviation of each proxy's rank): %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "weights (per standard deviation of each proxy's log rank): %s\n", strings.Join(parts, ", "))
 	return nil
 }
