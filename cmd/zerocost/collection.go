@@ -245,9 +245,9 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(paths) == 0 {
 		return usagef("want folders, ONNX files, manifests or nb201: sources (nb201:all, nb201:sample=N) to rank")
 	}
-	names, err := proxies.ParseList(sf.proxies)
+	names, err := sf.ProxyNames()
 	if err != nil {
-		return usagef("--proxies: %v", err)
+		return err
 	}
 	if *sortBy == "" {
 		*sortBy = names[0]
@@ -260,14 +260,15 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !slices.Contains(columns, *sortBy) && !slices.Contains(ranking.Methods, *sortBy) {
 		return usagef("--sort must be one of the proxies or ensembles (%s) or %s over the proxies, got %q", strings.Join(columns, ", "), strings.Join(ranking.Methods, ", "), *sortBy)
 	}
-	spec, err := sf.dataSpec()
-	if err != nil {
-		return err
-	}
 	so, err := sf.sessionOptions()
 	if err != nil {
 		return err
 	}
+	opts, err := ranking.RequestOptions(&sf.Request, so)
+	if err != nil {
+		return err
+	}
+	opts.Workers, opts.Results = *workers, *results
 	entries, err := collect(paths)
 	if err != nil {
 		return err
@@ -275,15 +276,6 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := runtime.Init(sf.ortLib); err != nil {
 		return err
 	}
-	opts := ranking.Options{
-		Proxies: names,
-		Data:    spec,
-		Workers: *workers,
-		Results: *results,
-	}
-	opts.Score.Session = so
-	opts.Score.PerLayer = sf.perLayer
-	opts.Score.Output, opts.Score.Head = sf.output, sf.head
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = stderr
 	}
@@ -323,37 +315,17 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // collect lists the models of folders, files, manifests and nb201:
-// sources (built in memory from the architecture list built into zoo).
+// sources (built in memory from the architecture list built into zoo); a
+// malformed nb201: source is a usage error.
 func collect(paths []string) ([]ranking.Entry, error) {
-	var entries []ranking.Entry
-	var files []string
-	flush := func() error {
-		if len(files) == 0 {
-			return nil
-		}
-		es, err := ranking.Collect(files)
-		entries, files = append(entries, es...), nil
-		return err
-	}
 	for _, p := range paths {
-		if !strings.HasPrefix(p, zoo.NB201SourcePrefix) {
-			files = append(files, p)
-			continue
+		if strings.HasPrefix(p, zoo.NB201SourcePrefix) {
+			if _, err := zoo.ParseNB201Source(p); err != nil {
+				return nil, usagef("%v", err)
+			}
 		}
-		if err := flush(); err != nil {
-			return nil, err
-		}
-		src, err := zoo.ParseNB201Source(p)
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		es, err := ranking.NB201Entries(src)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, es...)
 	}
-	return entries, flush()
+	return ranking.CollectSources(paths)
 }
 
 func writeRanking(w io.Writer, records []ranking.Record, names []string, format string) error {
