@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
