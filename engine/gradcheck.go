@@ -312,7 +312,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 	if double {
 		report.Differences = "float64"
 	} else if !opts.Float32Differences {
-		l64, err := newLossGraph64(res, grad.Feeds(), opts.Session)
+		l64, err := newLossGraph64(res, grad.Feeds(), opts.Session, runBatch(res, gopts))
 		if err == nil {
 			defer l64.Destroy()
 			stepped, lossAt = toFloat64(feeds), l64.Run

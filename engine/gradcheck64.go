@@ -33,7 +33,13 @@ type lossGraph64 struct {
 // newLossGraph64 lowers the loss of a float32 gradient graph to float64.
 // It fails when an op of the loss has no float64 form (ConvTranspose,
 // LayerNormalization); the caller then keeps float32 differences.
-func newLossGraph64(res *autodiff.Result, feeds []string, so runtime.SessionOptions) (*lossGraph64, error) {
+func newLossGraph64(res *autodiff.Result, feeds []string, so runtime.SessionOptions, batch int64) (*lossGraph64, error) {
+	if so.MaxMemory >= 0 {
+		need := loss64Bytes(res, batch)
+		if err := runtime.CheckMemory(fmt.Sprintf("engine: %s: the float64 loss graph", res.Forward.Name()), need, so.MaxMemory, "float64 activations, im2col windows of the convolutions, twice for the kink graph"); err != nil {
+			return nil, err
+		}
+	}
 	m := res.Model.Clone()
 	g := m.Graph()
 	g.Output = []*onnx.ValueInfoProto{{Name: res.Loss}}
@@ -59,6 +65,29 @@ func newLossGraph64(res *autodiff.Result, feeds []string, so runtime.SessionOpti
 		}
 	}
 	return l, nil
+}
+
+// loss64Bytes estimates what the float64 loss graph and its kink twin
+// hold: every forward tensor in float64 (twice: both sessions), the
+// initializers, and each convolution's stacked windows (k² copies of its
+// input).
+func loss64Bytes(res *autodiff.Result, batch int64) int64 {
+	params, activations := tensorBytes(res.Forward, res.Shapes, batch)
+	need := runtime.AddSat(2*params, 4*activations) // float32 sizes doubled, two sessions
+	for _, n := range res.Forward.Graph().GetNode() {
+		if n.GetOpType() != "Conv" || len(n.GetInput()) < 2 {
+			continue
+		}
+		k := int64(1)
+		if w := res.Shapes[n.GetInput()[1]].Dims; len(w) > 2 {
+			for _, d := range w[2:] {
+				k *= max(d, 1)
+			}
+		}
+		in := runtime.ShapeBytes(withBatch(res.Shapes[n.GetInput()[0]].Dims, batch), 8)
+		need = runtime.AddSat(need, 2*k*in)
+	}
+	return need
 }
 
 // openOutputs opens a session of m computing the named outputs.
