@@ -82,6 +82,12 @@ func LowerToFloat64(m *ox.Model, shapes Shapes) (*ox.Model, error) {
 			e.g.Node = append(e.g.Node, ox.Node("Cast", n.GetName(), []string{y32}, n.Output, ox.AttrInt("to", int64(ox.Double))))
 		case "Resize":
 			err = lowerResize(c)
+		case "OneHot":
+			// No float64 OneHot kernel: the one-hot rows are made in float32
+			// (their values are exact: 0 and 1, or the given pair) and cast.
+			values := c.op("values_f32", "Cast", []string{n.Input[2]}, ox.AttrInt("to", int64(ox.Float)))
+			hot := c.op("onehot_f32", "OneHot", []string{n.Input[0], n.Input[1], values}, n.GetAttribute()...)
+			e.g.Node = append(e.g.Node, ox.Node("Cast", n.GetName(), []string{hot}, n.Output, ox.AttrInt("to", int64(ox.Double))))
 		case "ConvTranspose", "LayerNormalization":
 			return nil, fmt.Errorf("autodiff: %s: node %q (%s) has no float64 kernel in ONNX Runtime's CPU provider", m.Name(), n.GetName(), n.GetOpType())
 		default:

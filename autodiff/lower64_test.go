@@ -14,7 +14,9 @@ import (
 
 // TestLowerResizeToFloat64: a nearest Resize by whole factors, lowered to
 // Reshape → Expand → Reshape, copies exactly what ONNX Runtime's float32
-// Resize copies, and keeps float64 values beyond the float32 range.
+// Resize copies; bilinear, bicubic and fractional nearest ones, lowered to
+// MatMuls with interpolation matrices, agree with it to float32 round-off;
+// all keep float64 values beyond the float32 range.
 func TestLowerResizeToFloat64(t *testing.T) {
 	testort.Init(t)
 	cases := []struct {
@@ -23,12 +25,20 @@ func TestLowerResizeToFloat64(t *testing.T) {
 		inputs []string
 		attrs  []ox.Attr
 		inits  []*onnx.TensorProto
+		exact  bool // a copy rather than an interpolation
 	}{
 		{"asymmetric-scales", -1, []string{"x", "", "sc"},
 			[]ox.Attr{ox.AttrString("coordinate_transformation_mode", "asymmetric"), ox.AttrString("nearest_mode", "floor")},
-			[]*onnx.TensorProto{ox.Float32Tensor("sc", []int64{4}, []float32{1, 1, 2, 3})}},
+			[]*onnx.TensorProto{ox.Float32Tensor("sc", []int64{4}, []float32{1, 1, 2, 3})}, true},
 		{"half-pixel-sizes", 2, []string{"x", "", "", "sz"}, nil,
-			[]*onnx.TensorProto{ox.Int64Tensor("sz", []int64{4}, []int64{2, 2, 9, 4})}},
+			[]*onnx.TensorProto{ox.Int64Tensor("sz", []int64{4}, []int64{2, 2, 9, 4})}, true},
+		{"bilinear-sizes", 2, []string{"x", "", "", "sz"}, []ox.Attr{ox.AttrString("mode", "linear")},
+			[]*onnx.TensorProto{ox.Int64Tensor("sz", []int64{4}, []int64{2, 2, 7, 5})}, false},
+		{"bicubic-align-corners", -1, []string{"x", "", "sc"},
+			[]ox.Attr{ox.AttrString("mode", "cubic"), ox.AttrString("coordinate_transformation_mode", "align_corners")},
+			[]*onnx.TensorProto{ox.Float32Tensor("sc", []int64{4}, []float32{1, 1, 2, 2})}, false},
+		{"nearest-fractional", -1, []string{"x", "", "sc"}, nil,
+			[]*onnx.TensorProto{ox.Float32Tensor("sc", []int64{4}, []float32{1, 1, 1.5, 2.5})}, true},
 	}
 	dims := []int64{2, 2, 3, 2}
 	x := make([]float64, 24)
@@ -67,16 +77,20 @@ func TestLowerResizeToFloat64(t *testing.T) {
 			t.Fatalf("%s: shape %v, want %v", c.name, got.Shape, want.Shape)
 		}
 		for i := range want.F32 {
-			if got.F64[i] != float64(want.F32[i]) { // a copy: exact
+			d := math.Abs(got.F64[i] - float64(want.F32[i]))
+			if (c.exact && d != 0) || d > 1e-5*(1+math.Abs(got.F64[i])) {
 				t.Fatalf("%s: y[%d] = %v, want %v", c.name, i, got.F64[i], want.F32[i])
 			}
 		}
-		huge := make([]float64, len(x))
+		small, huge := make([]float64, len(x)), make([]float64, len(x))
 		for i := range huge {
-			huge[i] = 1e60 * float64(i+1)
+			small[i], huge[i] = float64(i+1), 1e60*float64(i+1)
 		}
-		if y := run(t, low, runtime.NewFloat64(dims, huge)); math.IsInf(y.F64[0], 0) || y.F64[0] != 1e60 {
-			t.Fatalf("%s: float64 value 1e60 came back as %v", c.name, y.F64[0])
+		ys, yh := run(t, low, runtime.NewFloat64(dims, small)), run(t, low, runtime.NewFloat64(dims, huge))
+		for i := range ys.F64 {
+			if math.IsInf(yh.F64[i], 0) || math.Abs(yh.F64[i]/1e60-ys.F64[i]) > 1e-12*math.Abs(ys.F64[i]) {
+				t.Fatalf("%s: float64 value %v·1e60 came back as %v", c.name, ys.F64[i], yh.F64[i])
+			}
 		}
 	}
 }

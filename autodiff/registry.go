@@ -78,6 +78,7 @@ var rules = map[string]rule{
 	"Expand":          {expandGrad, []int{0}},
 	"Tile":            {tileGrad, []int{0}},
 	"Pad":             {padGrad, []int{0}},
+	"Einsum":          {einsumGrad, nil},
 	"Resize":          {resizeGrad, []int{0}},
 	"ReduceSum":       {reduceSumGrad, []int{0}},
 	"ReduceMean":      {reduceMeanGrad, []int{0}},

@@ -207,13 +207,14 @@ func tileGrad(c *gctx) error {
 }
 
 func padGrad(c *gctx) error {
-	if mode := ox.AttrStringOr(c.n, "mode", "constant"); mode != "constant" {
-		return c.errorf("Pad mode %q has no gradient rule (only constant)", mode)
-	}
+	mode := ox.AttrStringOr(c.n, "mode", "constant")
 	var pads []int64
 	if c.in(1) != "" {
 		var err error
 		if pads, err = c.constInts(c.in(1)); err != nil {
+			if mode != "constant" {
+				return c.errorf("Pad mode %q needs constant pads for its gradient: %v", mode, err)
+			}
 			// Pads computed in the graph (PyTorch's opset-11 F.pad builds
 			// them from constants): padding dY by -pads crops it where x was
 			// padded and fills zeros where x was cropped.
@@ -238,6 +239,14 @@ func padGrad(c *gctx) error {
 			return err
 		}
 		axes = a
+	}
+	if mode != "constant" {
+		mats, err := c.padMatrices(mode, pads, axes)
+		if err != nil {
+			return err
+		}
+		c.set(0, c.applyAxisMatrices(c.dOut(0), mats, rank, c.elemOf(0), true))
+		return nil
 	}
 	var starts, ends, sliceAxes []int64
 	n := len(axes)

@@ -11,11 +11,17 @@ import (
 // opsets): every input element is copied to an s0×s1×… block of the
 // output, so its gradient is the sum of dY over that block, a Reshape of dY
 // to (d0, s0, d1, s1, …) and a ReduceSum over the s axes. Other modes
-// (linear, cubic) and fractional factors have no rule yet.
+// (linear, cubic) and fractional factors take the interpolation matrices
+// of resize_matrix.go.
 func resizeGrad(c *gctx) error {
 	factors, err := c.nearestFactors()
 	if err != nil {
-		return err
+		mats, err := c.resizeMatrices()
+		if err != nil {
+			return err
+		}
+		c.set(0, c.applyAxisMatrices(c.dOut(0), mats, len(c.inDims(0)), c.elemOf(0), true))
+		return nil
 	}
 	shape, sumAxes, err := c.blockShape(factors, false)
 	if err != nil {
@@ -31,12 +37,19 @@ func resizeGrad(c *gctx) error {
 }
 
 // lowerResize writes a nearest Resize by whole factors with Reshape, Expand
-// and Reshape, which run in float64 (ONNX Runtime's CPU Resize has no
-// float64 kernel, and float32 would overflow synflow's values).
+// and Reshape, and any other one with its interpolation matrices, which run
+// in float64 (ONNX Runtime's CPU Resize has no float64 kernel, and float32
+// would overflow synflow's values).
 func lowerResize(c *gctx) error {
 	factors, err := c.nearestFactors()
 	if err != nil {
-		return err
+		mats, err := c.resizeMatrices()
+		if err != nil {
+			return err
+		}
+		y := c.applyAxisMatrices(c.in(0), mats, len(c.inDims(0)), ox.Double, false)
+		c.g.Node = append(c.g.Node, ox.Node("Identity", c.n.GetName(), []string{y}, c.n.Output))
+		return nil
 	}
 	shape, splitAxes, err := c.blockShape(factors, true)
 	if err != nil {

@@ -153,8 +153,9 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		case op == "Relu" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool" ||
 			op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" || op == "Transpose" ||
 			op == "Slice" || op == "Gather" || op == "Split" || op == "Expand" || op == "Tile" || op == "ReduceMean" || op == "ReduceSum" ||
-			op == "Neg" || op == "Cast" || op == "Dropout":
-			if op == "Neg" && needs64 == "" {
+			op == "Neg" || op == "Cast" || op == "Dropout" || op == "Resize":
+			// Resize interpolates: linear in its input, so scales pass through.
+			if (op == "Neg" || (op == "Resize" && ox.AttrStringOr(n, "mode", "nearest") == "cubic")) && needs64 == "" {
 				needs64 = n.GetName() // signs change: values may cancel
 			}
 			g.Node = append(g.Node, n)
@@ -176,9 +177,14 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		case op == "Sqrt":
 			g.Node = append(g.Node, n)
 			setAll(in(0) / 2)
-		case op == "MatMul":
+		case op == "MatMul" || op == "Einsum":
+			// Multilinear: the scales of the operands multiply.
+			total := 0.0
+			for i := range n.Input {
+				total += in(i)
+			}
 			g.Node = append(g.Node, n)
-			setAll(in(0) + in(1))
+			setAll(total)
 		case op == "Add" || op == "Sub" || op == "Sum" || op == "Concat" || op == "Max" || op == "Min" || op == "Where":
 			if op == "Sub" && needs64 == "" {
 				needs64 = n.GetName()

@@ -3,8 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,7 +27,8 @@ type CheckOptions struct {
 	Batch      int64   // batch size for a dynamic batch dimension (default 2)
 	Seed       uint64
 	// Step is the relative change of the loss that each finite-difference
-	// step aims at (default 1e-4 in float32, 1e-6 in float64).
+	// step aims at (default 1e-4 in float32, 1e-6 in float64, and 1e-10 when
+	// a float32 model's loss runs in float64: see Float32Differences).
 	Step float64
 	// Entries: tensors with at most this many elements are also checked
 	// entry by entry (default 8).
@@ -36,8 +39,12 @@ type CheckOptions struct {
 	// MaxPool that both finite-difference steps cross alike.
 	Tolerance float64
 	// Only restricts the check to these tensors (nil: every float parameter and input).
-	Only    []string
-	Session runtime.SessionOptions
+	Only []string
+	// Float32Differences keeps the finite differences of a float32 model
+	// in float32; by default its loss is lowered to float64 where every op
+	// has a float64 form (see gradcheck64.go), which allows smaller steps.
+	Float32Differences bool
+	Session            runtime.SessionOptions
 
 	// rewrite, when set, changes the gradient graph before it runs (tests
 	// use it to plant a wrong gradient).
@@ -48,6 +55,7 @@ type CheckOptions struct {
 const (
 	VerdictOK        = "ok"
 	VerdictZero      = "ok (zero by structure)"
+	VerdictKink      = "not checkable (kinks within the step)"
 	VerdictWrong     = "WRONG"
 	VerdictNotFinite = "not finite"
 )
@@ -60,7 +68,7 @@ type TensorCheck struct {
 	Name  string  `json:"name"`
 	Kind  string  `json:"kind"` // "param" or "input"
 	Shape []int64 `json:"shape"`
-	// Verdict is VerdictOK, VerdictZero, VerdictWrong or VerdictNotFinite.
+	// Verdict is VerdictOK, VerdictZero, VerdictKink, VerdictWrong or VerdictNotFinite.
 	Verdict string `json:"verdict"`
 	// Failed: the verdict is WRONG, or the analytic gradient is not finite
 	// where the finite difference is.
@@ -97,6 +105,11 @@ type CheckReport struct {
 	// MaxRelError is the largest RelError of the tensors with finite values.
 	MaxRelError float64 `json:"max_rel_error"`
 	Tolerance   float64 `json:"tolerance"`
+	// Differences is the precision of the finite differences: "float64"
+	// or "float32"; DifferencesNote says why a float32 model's loss could
+	// not run in float64.
+	Differences     string `json:"differences"`
+	DifferencesNote string `json:"differences_note,omitempty"`
 	// OK: no unsupported op and no tensor Failed.
 	OK bool `json:"ok"`
 	// Failed counts the tensors that failed.
@@ -201,12 +214,6 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 		head = autodiff.HeadCrossEntropy
 	}
 	report.Head = head.String()
-	if opts.Step == 0 {
-		opts.Step = 1e-4
-		if double {
-			opts.Step = 1e-6
-		}
-	}
 	if opts.Tolerance == 0 {
 		opts.Tolerance = 5e-2
 		if double {
@@ -297,9 +304,36 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 		}
 		return o[res.Loss].Float64s()[0], nil
 	}
-	c := &checker{opts: opts, loss: func() (float64, error) { return lossAt(feeds) }, eps: 1.2e-7, rng: rand.New(rand.NewPCG(opts.Seed, 0x6463686b))}
+	// The tensors the finite differences move: feeds themselves, or their
+	// float64 copies for a float64 loss.
+	stepped := feeds
+	var kinks func() (map[string][]int64, error)
+	report.Differences = "float32"
 	if double {
-		c.eps = 2.3e-16
+		report.Differences = "float64"
+	} else if !opts.Float32Differences {
+		l64, err := newLossGraph64(res, grad.Feeds(), opts.Session, runBatch(res, gopts))
+		if err == nil {
+			defer l64.Destroy()
+			stepped, lossAt = toFloat64(feeds), l64.Run
+			kinks = func() (map[string][]int64, error) { return l64.Kinks(stepped) }
+			report.Differences = "float64"
+			if opts.Step == 0 {
+				opts.Step = 1e-10
+			}
+		} else {
+			report.DifferencesNote = err.Error()
+		}
+	}
+	if opts.Step == 0 {
+		opts.Step = 1e-4
+		if double {
+			opts.Step = 1e-6
+		}
+	}
+	c := &checker{opts: opts, loss: func() (float64, error) { return lossAt(stepped) }, eps: 1.2e-7, rng: rand.New(rand.NewPCG(opts.Seed, 0x6463686b))}
+	if report.Differences == "float64" {
+		c.eps, c.fine, c.kinks = 2.3e-16, !double, kinks
 	}
 	if c.loss0, err = c.loss(); err != nil {
 		return nil, err
@@ -330,7 +364,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 	}
 
 	for _, w := range wrt {
-		tc, err := c.tensor(feeds[w], grads[w], perturbed[w], zeros[w], !read[w])
+		tc, err := c.tensor(stepped[w], grads[w], perturbed[w], zeros[w], !read[w])
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: checking %s: %w", m.Name(), w, err)
 		}
@@ -341,7 +375,7 @@ func CheckGradients(m *ox.Model, opts CheckOptions) (*CheckReport, error) {
 			report.Inputs = append(report.Inputs, tc)
 		}
 		report.Verdicts[tc.Verdict]++
-		if !math.IsNaN(tc.RelError) {
+		if !math.IsNaN(tc.RelError) && tc.Verdict != VerdictKink {
 			report.MaxRelError = math.Max(report.MaxRelError, tc.RelError)
 		}
 		if tc.Failed {
@@ -392,6 +426,12 @@ type checker struct {
 	eps   float64                 // unit round-off of the element type
 	scale float64                 // largest finite gradient norm of the model
 	rng   *rand.Rand
+	// fine: the loss runs in float64 for a float32 model, so steps are
+	// sized by the measured round-off, as small as it allows.
+	fine bool
+	// kinks, when set, returns which side of its corner every kink op's
+	// input is on at the current feeds (see lossGraph64.Kinks).
+	kinks func() (map[string][]int64, error)
 }
 
 func norm(v []float64) float64 {
@@ -535,6 +575,7 @@ func (c *checker) tensor(t *runtime.Tensor, g []float64, gp [][]float64, zero st
 		if r.RelError > c.opts.Tolerance {
 			r.Verdict, r.Failed = VerdictWrong, true
 			r.Reason = fmt.Sprintf("the difference %.3g exceeds the noise %.2g by %.2g of the gradient's scale (tolerance %.2g)", r.Diff, r.Noise, r.RelError, c.opts.Tolerance)
+			return c.kinksCrossed(fd, r, dir, idx)
 		}
 		return r, nil
 	}
@@ -547,7 +588,14 @@ func (c *checker) tensor(t *runtime.Tensor, g []float64, gp [][]float64, zero st
 		if err != nil {
 			return tc, err
 		}
-		if e.Verdict != VerdictOK || e.RelError > tc.RelError {
+		if e.Verdict == VerdictKink {
+			if tc.Verdict == VerdictOK {
+				e.Entry = &i
+				tc = e // reported, and the other entries still checked
+			}
+			continue
+		}
+		if e.Verdict != VerdictOK || (e.RelError > tc.RelError && tc.Verdict == VerdictOK) {
 			e.Entry = &i
 			tc = e
 			if e.Verdict != VerdictOK {
@@ -556,6 +604,27 @@ func (c *checker) tensor(t *runtime.Tensor, g []float64, gp [][]float64, zero st
 		}
 	}
 	return tc, nil
+}
+
+// kinksCrossed takes a second look at a WRONG check r when the float64
+// loss graph can show its kinks (the inputs of Relu, LeakyRelu, PRelu, Abs
+// and Clip, HardSigmoid and HardSwish included, each against its corner):
+// if a step of r's size moves any of them across its corner, the finite
+// difference averages slopes on both sides and cannot check the gradient
+// there (zero-initialised biases in front of a ReLU, fed by activations
+// that have all but vanished, sit within 1e-14 of the corner). The verdict
+// is then VerdictKink, not a failure; otherwise r stands.
+func (c *checker) kinksCrossed(fd *stepper, r TensorCheck, dir []float64, idx int) (TensorCheck, error) {
+	if c.kinks == nil {
+		return r, nil
+	}
+	node, n, err := fd.kinksWithin(dir, idx, r.Step)
+	if err != nil || n == 0 {
+		return r, err
+	}
+	r.Verdict, r.Failed = VerdictKink, false
+	r.Reason = fmt.Sprintf("not checkable here: a step of %.3g crosses %d kinks (the first at node %q), so the finite difference (%.6g against %.6g) mixes slopes", r.Step, n, node, r.Numeric, r.Analytic)
+	return r, nil
 }
 
 // stepper takes finite differences of the loss along one tensor.
@@ -630,6 +699,12 @@ func (s *stepper) restore() {
 // small enough that few kinks are crossed.
 func (s *stepper) numeric(dir []float64, idx int, a float64) (num, noise, h float64, err error) {
 	h = math.Min(s.opts.Step*math.Max(math.Abs(s.loss0), 1e-3)/math.Max(math.Abs(a), 1e-12), s.maxStep)
+	if s.fine && a != 0 && s.lossNoise > 0 {
+		// The smallest step whose round-off stays below 1e-4 of the
+		// derivative (and at least 1e-8 of the largest step): the fewer
+		// kinks crossed, the better.
+		h = math.Min(math.Max(s.lossNoise/(1e-4*math.Abs(a)), 1e-8*s.maxStep), s.maxStep)
+	}
 	if s.unread {
 		return 0, 0, h, nil
 	}
@@ -646,6 +721,12 @@ func (s *stepper) numeric(dir []float64, idx int, a float64) (num, noise, h floa
 
 // central is (L(x + h·dir) - L(x - h·dir)) / 2h.
 func (s *stepper) central(dir []float64, idx int, h float64) (float64, error) {
+	lp, lm, err := s.around(dir, idx, h)
+	return (lp - lm) / (2 * h), err
+}
+
+// around returns L(x + h·dir) and L(x - h·dir) (dir nil: entry idx).
+func (s *stepper) around(dir []float64, idx int, h float64) (lp, lm float64, err error) {
 	apply := func(sign float64) {
 		if dir == nil {
 			s.set(idx, s.orig[idx]+sign*h)
@@ -657,16 +738,47 @@ func (s *stepper) central(dir []float64, idx int, h float64) (float64, error) {
 	}
 	defer s.restore()
 	apply(1)
-	lp, err := s.loss()
-	if err != nil {
-		return 0, err
+	if lp, err = s.loss(); err != nil {
+		return 0, 0, err
 	}
 	apply(-1)
-	lm, err := s.loss()
+	lm, err = s.loss()
+	return lp, lm, err
+}
+
+// kinksWithin counts the kink-op entries that change side between the
+// point and a step of h either way along dir (nil: entry idx), and names
+// the first node where one does.
+func (s *stepper) kinksWithin(dir []float64, idx int, h float64) (node string, n int, err error) {
+	at, err := s.kinks()
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
-	return (lp - lm) / (2 * h), nil
+	defer s.restore()
+	for _, sign := range []float64{1, -1} {
+		if dir == nil {
+			s.set(idx, s.orig[idx]+sign*h)
+		} else {
+			for i := range s.orig {
+				s.set(i, s.orig[i]+sign*h*dir[i])
+			}
+		}
+		moved, err := s.kinks()
+		if err != nil {
+			return "", 0, err
+		}
+		for _, name := range slices.Sorted(maps.Keys(at)) {
+			for i, v := range at[name] {
+				if moved[name][i] != v {
+					if n == 0 {
+						node = name
+					}
+					n++
+				}
+			}
+		}
+	}
+	return node, n, nil
 }
 
 // relExcess is the part of diff beyond noise, relative to scale.

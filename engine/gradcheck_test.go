@@ -102,6 +102,44 @@ func TestNB201ForesightGradientsAreOK(t *testing.T) {
 	}
 }
 
+// TestFloat64DifferencesStayInside: a float32 model's loss runs in float64
+// by default, so the finite difference of sqrt(w) at w = 1e-8 takes a step
+// far below 1e-8 and checks the gradient instead of leaving the domain.
+func TestFloat64DifferencesStayInside(t *testing.T) {
+	testort.Init(t)
+	sum := autodiff.HeadSum
+	rep, err := engine.CheckGradients(gradcases.SqrtNearZero(), engine.CheckOptions{Head: &sum, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Differences != "float64" || !rep.OK || rep.Params[0].Verdict != engine.VerdictOK || rep.Params[0].Step >= 1e-8 {
+		t.Fatalf("differences %s (%s), ok %v, w: %s (%s) at step %g; want float64 differences, ok, a step below 1e-8",
+			rep.Differences, rep.DifferencesNote, rep.OK, rep.Params[0].Verdict, rep.Params[0].Reason, rep.Params[0].Step)
+	}
+}
+
+// TestKinksWithinTheStep: where every step crosses ReLU's corner, a float64
+// loss shows it and the tensor is reported as not checkable instead of
+// WRONG; float32 differences cannot see the corner and call it WRONG.
+func TestKinksWithinTheStep(t *testing.T) {
+	testort.Init(t)
+	sum := autodiff.HeadSum
+	rep, err := engine.CheckGradients(gradcases.ReluAtCorner(), engine.CheckOptions{Head: &sum, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Params[0]; w.Verdict != engine.VerdictKink || w.Failed || !rep.OK || !strings.Contains(w.Reason, `"relu"`) {
+		t.Fatalf("w: verdict %q failed %v (%s), report ok %v; want %q naming node relu", w.Verdict, w.Failed, w.Reason, rep.OK, engine.VerdictKink)
+	}
+	rep, err = engine.CheckGradients(gradcases.ReluAtCorner(), engine.CheckOptions{Head: &sum, Seed: 1, Float32Differences: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Params[0]; w.Verdict != engine.VerdictWrong || rep.OK {
+		t.Fatalf("float32 differences: w: verdict %q (%s); want %q", w.Verdict, w.Reason, engine.VerdictWrong)
+	}
+}
+
 // TestCheckNonFinite covers NaN and Inf: reported, encoded in JSON, and a
 // failure only where the analytic gradient is not finite and the finite
 // difference is.
@@ -122,8 +160,10 @@ func TestCheckNonFinite(t *testing.T) {
 		{"sqrt of a square", gradcases.SqrtOfSquare(), engine.VerdictNotFinite, true, "grad_norm", false},
 		{"NaN weight", gradcases.NaNWeight(), engine.VerdictNotFinite, false, "numeric", true},
 	}
+	// Differences in float32, whose steps are wide enough to leave sqrt's
+	// domain (TestFloat64DifferencesStayInside has the default).
 	for _, c := range cases {
-		rep, err := engine.CheckGradients(c.model, engine.CheckOptions{Head: &sum, Seed: 1})
+		rep, err := engine.CheckGradients(c.model, engine.CheckOptions{Head: &sum, Seed: 1, Float32Differences: true})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

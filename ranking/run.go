@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -342,23 +343,13 @@ func Value(r Record, proxy string) float64 {
 	return p.Score
 }
 
-// Sort orders records best first by a proxy, or by "vote": the mean rank
+// Sort orders records best first by a proxy (or an ensemble column added
+// by WithEnsembles), or by an ensemble method (vote, meanrank, logrank)
 // over the given proxies. Records without a value go last.
 func Sort(records []Record, by string, proxiesForVote []string) {
 	key := make([]float64, len(records))
-	if by == "vote" {
-		for _, p := range proxiesForVote {
-			vals := make([]float64, len(records))
-			for i, r := range records {
-				vals[i] = Value(r, p)
-				if math.IsNaN(vals[i]) {
-					vals[i] = math.Inf(-1)
-				}
-			}
-			for i, rk := range Ranks(vals) {
-				key[i] += rk / float64(len(proxiesForVote))
-			}
-		}
+	if slices.Contains(Methods, by) && len(proxiesForVote) > 0 {
+		key, _ = EnsembleValues(records, Ensemble{Name: by, Method: by, Components: comps(proxiesForVote...)})
 	} else {
 		for i, r := range records {
 			key[i] = Value(r, by)

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -34,6 +35,7 @@ func init() {
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
+		"serve":     {"serve scoring and rank jobs over HTTP: POST /v1/score, POST /v1/rank, GET /v1/jobs/{id}, /healthz, /metrics", runServe},
 		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
 		"merge":     {"join the results files of a sharded rank into one: merge R1.jsonl R2.jsonl... -o ALL.jsonl", runMerge},
 	}
@@ -63,12 +65,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := runCommand(ctx, cmd, args[1:], stdout, stderr)
 	var ue *usageError
+	var se *proxies.SettingsError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &se):
 		fmt.Fprintf(stderr, "zerocost %s: %v\n", args[0], err)
 		return 2
 	default:

@@ -20,7 +20,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/ranking"
 	"github.com/zerocost/zerocost/runtime"
 	"github.com/zerocost/zerocost/zoo"
@@ -129,6 +128,16 @@ func truthColumn(t *zoo.Truth, path, col string) (map[string]float64, error) {
 type evalFlags struct {
 	truth, key, col, plot, baseline string
 	title                           string // of the plot (set by demo, not a flag)
+	// ensembles are the ensemble columns among the names evaluated (set
+	// by the command from --ensemble): vote ensembles also get the paper's
+	// pairwise measure.
+	ensembles []ranking.Ensemble
+	// The learned ensemble: fitted on learnedK labelled models, reported
+	// apart.
+	learnedK       int
+	learnedSeed    uint64
+	learnedProxies string
+	learnedFit     string // the truth column it is fitted on (default: col)
 }
 
 func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
@@ -137,6 +146,10 @@ func (f *evalFlags) register(fs *flag.FlagSet, truthDefault, truthHelp string) {
 	fs.StringVar(&f.col, "truth-col", "cifar10_test", "ground-truth column")
 	fs.StringVar(&f.plot, "plot", "", "write a scatter plot per proxy to FILE.png")
 	fs.StringVar(&f.baseline, "baseline", "", "ground-truth columns to rank by as baselines, comma-separated (e.g. cifar10_valid_epoch12)")
+	fs.IntVar(&f.learnedK, "learned", 0, "also fit a learned ensemble (ridge regression on the proxies' log ranks) on K labelled models drawn with --learned-seed, and evaluate it on the others only (reported apart: it needs training)")
+	fs.Uint64Var(&f.learnedSeed, "learned-seed", 1, "seed of the labelled models the learned ensemble is fitted on")
+	fs.StringVar(&f.learnedProxies, "learned-proxies", "", "proxies the learned ensemble combines, comma-separated (default: every proxy column)")
+	fs.StringVar(&f.learnedFit, "learned-fit", "", "ground-truth column of --truth the learned ensemble is fitted on (default: --truth-col; e.g. fit on cifar100_valid, evaluate on cifar100_test_nats)")
 }
 
 // evaluate prints the rank statistics of the proxies in names, then of the
@@ -173,8 +186,38 @@ func (f *evalFlags) evaluateTruth(w io.Writer, t *zoo.Truth, records []ranking.R
 		rows = append(rows, "baseline:"+col)
 		po.Baselines = append(po.Baselines, ranking.Baseline{Name: col, Values: bv})
 	}
-	if err := writeEval(w, stats, rows, f.col, format); err != nil {
+	columns := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(ensembleNames(f.ensembles), n) })
+	fit := tv
+	if f.learnedK > 0 && f.learnedFit != "" {
+		if fit, err = truthColumn(t, f.truth, f.learnedFit); err != nil {
+			return fmt.Errorf("--learned-fit: %w", err)
+		}
+	}
+	learned, err := f.learned(records, fit, tv, columns)
+	if err != nil {
 		return err
+	}
+	if format == "json" {
+		votes := map[string]float64{}
+		for _, e := range f.ensembles {
+			if e.Method == ranking.Vote {
+				if acc, n := ranking.VotePairAccuracy(records, tv, e); n >= 2 {
+					votes[e.Name] = acc
+				}
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"truth": f.col, "proxies": stats, "vote_pair_accuracy": votes, "learned": learned}); err != nil {
+			return err
+		}
+	} else {
+		if err := writeEval(w, stats, rows, f.col, format); err != nil {
+			return err
+		}
+		if err := writeEnsembleNotes(w, records, tv, f.ensembles, learned); err != nil {
+			return err
+		}
 	}
 	if f.plot != "" {
 		return ranking.Plot(f.plot, records, tv, names, f.col, po)
@@ -189,7 +232,9 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	setUsage(fs, "zerocost rank PATH... [flags] (manifests may give each model an inputs column, specifications separated by ';', and an output column)")
 	workers := fs.Int("workers", 0, "parallel workers (default: the number of cores; ONNX Runtime threads are split among them)")
 	results := fs.String("results", "", "JSONL results file: appended per model, and read to resume")
-	sortBy := fs.String("sort", "", "rank by a proxy or by vote (mean rank over the proxies); default: the first proxy")
+	sortBy := fs.String("sort", "", "rank by a proxy, an --ensemble column, or vote, meanrank or logrank over all the --proxies; default: the first proxy")
+	var el ensembleList
+	fs.Var(&el, "ensemble", ensembleHelp)
 	format := fs.String("format", "table", "output format: table, json or csv")
 	shardFlag := fs.String("shard", "", "score only part I/N of the collection (0 ≤ I < N; by NAS-Bench-201 index or content hash); default: from a Kubernetes Indexed Job ($"+ranking.EnvK8sIndex+" with --shards or $"+ranking.EnvShards+") or a Slurm job array ($"+ranking.EnvSlurmID+", $"+ranking.EnvSlurmCount+"); off: the whole collection")
 	shards := fs.Int("shards", 0, "the number of shards N, with the index from $"+ranking.EnvK8sIndex+" or $"+ranking.EnvSlurmID)
@@ -202,19 +247,20 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(paths) == 0 {
 		return usagef("want folders, ONNX files, manifests or nb201: sources (nb201:all, nb201:sample=N) to rank")
 	}
-	names, err := proxies.ParseList(sf.proxies)
+	names, err := sf.ProxyNames()
 	if err != nil {
-		return usagef("--proxies: %v", err)
+		return err
 	}
 	if *sortBy == "" {
 		*sortBy = names[0]
 	}
-	if _, ok := proxies.Lookup(*sortBy); !ok && *sortBy != "vote" {
-		return usagef("--sort must be a proxy or vote, got %q", *sortBy)
-	}
-	spec, err := sf.dataSpec()
+	ens, err := el.resolve(names, "none")
 	if err != nil {
 		return err
+	}
+	columns := append(slices.Clone(names), ensembleNames(ens)...)
+	if !slices.Contains(columns, *sortBy) && !slices.Contains(ranking.Methods, *sortBy) {
+		return usagef("--sort must be one of the proxies or ensembles (%s) or %s over the proxies, got %q", strings.Join(columns, ", "), strings.Join(ranking.Methods, ", "), *sortBy)
 	}
 	so, err := sf.sessionOptions()
 	if err != nil {
@@ -224,6 +270,11 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	opts, err := ranking.RequestOptions(&sf.Request, so)
+	if err != nil {
+		return err
+	}
+	opts.Workers, opts.Results = *workers, *results
 	entries, err := collect(paths)
 	if err != nil {
 		return err
@@ -239,15 +290,6 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := runtime.Init(sf.ortLib); err != nil {
 		return err
 	}
-	opts := ranking.Options{
-		Proxies: names,
-		Data:    spec,
-		Workers: *workers,
-		Results: *results,
-	}
-	opts.Score.Session = so
-	opts.Score.PerLayer = sf.perLayer
-	opts.Score.Output, opts.Score.Head = sf.output, sf.head
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = stderr
 	}
@@ -267,9 +309,14 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Ensembles are computed over this collection now, never stored.
+	records, ensembleNotes := ranking.WithEnsembles(records, ens)
 	ranking.Sort(records, *sortBy, names)
-	if err := writeRanking(stdout, records, names, *format); err != nil {
+	if err := writeRanking(stdout, records, columns, *format); err != nil {
 		return err
+	}
+	if *format == "table" {
+		writeFooter(stdout, "ensembles", nil, nil, ensembleNotes...)
 	}
 	failed := 0
 	for _, r := range records {
@@ -279,7 +326,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if ef.truth != "" {
 		fmt.Fprintln(stdout)
-		if err := ef.evaluate(stdout, records, names, *format); err != nil {
+		ef.ensembles = ens
+		if err := ef.evaluate(stdout, records, columns, *format); err != nil {
 			return err
 		}
 		if ef.plot != "" {
@@ -323,37 +371,17 @@ func parseShard(flagValue string, shards int, getenv func(string) string) (ranki
 }
 
 // collect lists the models of folders, files, manifests and nb201:
-// sources (built in memory from the architecture list built into zoo).
+// sources (built in memory from the architecture list built into zoo); a
+// malformed nb201: source is a usage error.
 func collect(paths []string) ([]ranking.Entry, error) {
-	var entries []ranking.Entry
-	var files []string
-	flush := func() error {
-		if len(files) == 0 {
-			return nil
-		}
-		es, err := ranking.Collect(files)
-		entries, files = append(entries, es...), nil
-		return err
-	}
 	for _, p := range paths {
-		if !strings.HasPrefix(p, zoo.NB201SourcePrefix) {
-			files = append(files, p)
-			continue
+		if strings.HasPrefix(p, zoo.NB201SourcePrefix) {
+			if _, err := zoo.ParseNB201Source(p); err != nil {
+				return nil, usagef("%v", err)
+			}
 		}
-		if err := flush(); err != nil {
-			return nil, err
-		}
-		src, err := zoo.ParseNB201Source(p)
-		if err != nil {
-			return nil, usagef("%v", err)
-		}
-		es, err := ranking.NB201Entries(src)
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, es...)
 	}
-	return entries, flush()
+	return ranking.CollectSources(paths)
 }
 
 func writeRanking(w io.Writer, records []ranking.Record, names []string, format string) error {
@@ -468,6 +496,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var ef evalFlags
 	ef.register(fs, defaultTruth(), "ground-truth CSV")
 	format := fs.String("format", "table", "output format: table or json")
+	var el ensembleList
+	fs.Var(&el, "ensemble", ensembleHelp+" (default: builtin)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -482,14 +512,21 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(records) == 0 {
 		return fmt.Errorf("%s holds no results", pos[0])
 	}
-	var names []string
-	for _, p := range proxies.Names() {
-		for _, r := range records {
-			if _, ok := r.Proxies[p]; ok {
-				names = append(names, p)
-				break
-			}
-		}
+	// One record per model (a retried failure, a repeated or merged run
+	// leaves several lines), then the ensembles over that collection.
+	records = ranking.Latest(records)
+	names := columnsOf(records)
+	ens, err := el.resolve(names, "builtin")
+	if err != nil {
+		return err
 	}
-	return ef.evaluate(stdout, records, names, *format)
+	records, notes := ranking.WithEnsembles(records, ens)
+	ef.ensembles = ens
+	if err := ef.evaluate(stdout, records, append(names, ensembleNames(ens)...), *format); err != nil {
+		return err
+	}
+	if *format != "json" {
+		writeFooter(stdout, "ensembles", nil, nil, notes...)
+	}
+	return nil
 }

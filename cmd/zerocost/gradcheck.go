@@ -31,6 +31,12 @@ gets a verdict:
                           is within float round-off of zero and the loss does
                           not move beyond its noise
   WRONG                   the difference exceeds the noise and the tolerance
+  not checkable (kinks within the step)
+                          the difference exceeds them, but the steps move
+                          the input of a ReLU, Clip, Hardsigmoid or Abs across
+                          its corner (REASON names the node): the finite
+                          difference mixes two slopes and cannot check the
+                          gradient at this point (not a failure)
   not finite              NaN or Inf in the loss, the analytic or the numeric
                           value (named in REASON and in JSON's not_finite)
 
@@ -44,6 +50,14 @@ one loss evaluation, is the larger of eps |loss| and 3x the change of the loss,
 less its first-order part, when the tensor moves by 4 units in the last place.
 --tolerance is the margin beyond that noise (for a ReLU or MaxPool kink much
 closer than h/2, which both steps cross alike).
+
+Finite differences in float64: a float32 model's loss (not its gradient graph)
+is lowered to float64 as synflow's graphs are, when every op of it has a
+float64 form. Its steps are then sized by the measured round-off alone (the
+smallest h whose round-off stays below 1e-4 of the derivative, at least 1e-8
+of the largest step), so far fewer kinks are crossed, and the corners of the
+kink ops are checked for a WRONG tensor. --float32-differences keeps them in
+float32; the first line of the table says which was used.
 
 Exit status 1 when a tensor is WRONG, when an analytic gradient is not finite
 where the finite difference is, or when an op has no gradient rule; a
@@ -68,6 +82,7 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	bnFlag := fs.String("bn", "train", "BatchNormalization: train (batch statistics), eval (running statistics) or remove")
 	tol := fs.Float64("tolerance", 0, "largest relative error accepted beyond the estimated noise (default 5e-2 in float32, 1e-6 in float64)")
 	format := fs.String("format", "table", "output format: table or json")
+	f32 := fs.Bool("float32-differences", false, "take the finite differences of a float32 model in float32 (default: its loss is lowered to float64 where every op allows, for steps ~1e5 times smaller and a check of the kinks each step crosses)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -75,7 +90,7 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(pos) != 1 {
 		return usagef("want one MODEL.onnx, got %d arguments", len(pos))
 	}
-	opts := engine.CheckOptions{Batch: *batch, Seed: *seed, Tolerance: *tol}
+	opts := engine.CheckOptions{Batch: *batch, Seed: *seed, Tolerance: *tol, Float32Differences: *f32}
 	if _, err := parseShape(*shapeFlag); err != nil {
 		return usagef("--input-shape: %v", err)
 	}
@@ -138,7 +153,10 @@ func runGradcheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func printCheckTable(w io.Writer, rep *engine.CheckReport) {
-	fmt.Fprintf(w, "model %s, head %s, loss %.6g\n", rep.Model, rep.Head, rep.Loss)
+	fmt.Fprintf(w, "model %s, head %s, loss %.6g, finite differences in %s\n", rep.Model, rep.Head, rep.Loss, rep.Differences)
+	if rep.DifferencesNote != "" {
+		fmt.Fprintf(w, "(not in float64: %s)\n", rep.DifferencesNote)
+	}
 	if len(rep.UnsupportedOps) > 0 {
 		fmt.Fprintf(w, "unsupported ops: %v\n", rep.UnsupportedOps)
 		return
@@ -158,7 +176,7 @@ func printCheckTable(w io.Writer, rep *engine.CheckReport) {
 		verdict = "FAILED"
 	}
 	var counts []string
-	for _, v := range []string{engine.VerdictOK, engine.VerdictZero, engine.VerdictWrong, engine.VerdictNotFinite} {
+	for _, v := range []string{engine.VerdictOK, engine.VerdictZero, engine.VerdictKink, engine.VerdictWrong, engine.VerdictNotFinite} {
 		if n := rep.Verdicts[v]; n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, v))
 		}

@@ -12,48 +12,17 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/zerocost/zerocost/autodiff"
-	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
 )
 
-// scoreFlags are the proxy and data flags shared by score and rank.
+// scoreFlags are the proxy and data flags shared by score and rank: the
+// settings of proxies.Request (which the service reads too) and the
+// runtime flags.
 type scoreFlags struct {
 	runtimeFlags
-	proxies, data, labels, shape, bn, layout string
-	batch                                    int
-	seed                                     uint64
-	sample, perLayer                         bool
-	inputs                                   inputSpecs
-	output, head                             string
-	vocab                                    int64
-}
-
-// inputSpecs collects the repeatable --input flag.
-type inputSpecs []data.InputSpec
-
-func (l *inputSpecs) String() string {
-	parts := make([]string, len(*l))
-	for i, s := range *l {
-		parts[i] = s.String()
-	}
-	return strings.Join(parts, " ")
-}
-
-func (l *inputSpecs) Set(v string) error {
-	spec, err := data.ParseInputSpec(v)
-	if err != nil {
-		return err
-	}
-	for _, s := range *l {
-		if s.Name == spec.Name {
-			return fmt.Errorf("input %q is given twice", spec.Name)
-		}
-	}
-	*l = append(*l, spec)
-	return nil
+	proxies.Request
 }
 
 // scoreHelp says which proxies apply to which models, for score -h and rank -h.
@@ -85,71 +54,16 @@ func setUsage(fs *flag.FlagSet, synopsis string) {
 
 func (f *scoreFlags) register(fs *flag.FlagSet) {
 	f.runtimeFlags.register(fs)
-	fs.StringVar(&f.proxies, "proxies", "all", "proxies to compute: all, paper, datafree, or a comma-separated list of "+fmt.Sprint(proxies.Names()))
-	fs.StringVar(&f.data, "data", "random", "input batch: random (standard normal), ones, FILE.npy (float32 N×C×H×W, or as the model's input), or a CIFAR-10 binary FILE.bin")
-	fs.StringVar(&f.labels, "labels", "", "int64 labels as FILE.npy (default: from CIFAR-10 data, otherwise random with --seed)")
-	fs.IntVar(&f.batch, "batch-size", 64, "batch size for random, ones and CIFAR-10 data")
-	fs.StringVar(&f.shape, "input-shape", "", "shape of one sample (CxHxW) for models with dynamic sizes")
-	fs.Uint64Var(&f.seed, "seed", 1, "seed of random data, labels and CIFAR-10 sampling")
-	fs.BoolVar(&f.sample, "sample", false, "draw the CIFAR-10 images at random (with --seed) instead of taking the first ones")
-	fs.StringVar(&f.bn, "bn", "train", "BatchNormalization for the data proxies: train (batch statistics, as the reference) or eval")
-	fs.BoolVar(&f.perLayer, "per-layer", false, "report every layer's score")
-	fs.Var(&f.inputs, "input", "an input specification NAME=SHAPE[:DTYPE][:SOURCE] (repeatable), e.g. ids=128:int64:tokens, attention_mask=128:ones, image=3x64x64:cifar.bin; SHAPE may be empty (declared shape)")
-	fs.StringVar(&f.output, "output", "", "the output the gradient proxies differentiate (default: the first float output)")
-	fs.StringVar(&f.head, "head", "auto", "head of grad_norm, snip, grasp, fisher and plain: auto (cross-entropy where the output has a class axis, else the sum), ce or sum")
-	fs.Int64Var(&f.vocab, "vocab", 0, "token ids are drawn in [0, N) for integer inputs whose embedding table zerocost cannot find")
-	fs.StringVar(&f.layout, "layout", "auto", "image input layout: auto (channels-last when the input is declared N×H×W×C with 1, 3 or 4 channels), nchw or nhwc; CIFAR-10 and N×C×H×W .npy images are transposed for nhwc")
-}
-
-// dataSpec turns the data flags into a data.DataSpec.
-func (f *scoreFlags) dataSpec() (data.DataSpec, error) {
-	shape, err := parseShape(f.shape)
-	if err != nil {
-		return data.DataSpec{}, usagef("--input-shape: %v", err)
-	}
-	if f.batch < 1 {
-		return data.DataSpec{}, usagef("--batch-size must be at least 1, got %d", f.batch)
-	}
-	layout, err := data.ParseLayout(f.layout)
-	if err != nil {
-		return data.DataSpec{}, usagef("--layout: %v", err)
-	}
-	if f.vocab < 0 {
-		return data.DataSpec{}, usagef("--vocab must be positive, got %d", f.vocab)
-	}
-	if f.head != proxies.HeadAuto && f.head != proxies.HeadCE && f.head != proxies.HeadSum {
-		return data.DataSpec{}, usagef("--head must be auto, ce or sum, got %q", f.head)
-	}
-	return data.DataSpec{Source: f.data, Labels: f.labels, BatchSize: f.batch, Shape: shape, Seed: f.seed, Sample: f.sample, Layout: layout, Inputs: f.inputs, Vocab: f.vocab}, nil
+	f.Request.RegisterFlags(fs)
 }
 
 // options turns the flags into proxies.Options for model m.
 func (f *scoreFlags) options(m *onnximport.Model) (proxies.Options, error) {
-	var opts proxies.Options
-	var err error
-	if opts.Proxies, err = proxies.ParseList(f.proxies); err != nil {
-		return opts, usagef("--proxies: %v", err)
-	}
-	if opts.BN, err = autodiff.ParseBNMode(f.bn); err != nil || opts.BN == autodiff.BNRemove {
-		return opts, usagef("--bn must be train or eval, got %q", f.bn)
-	}
-	if opts.Session, err = f.sessionOptions(); err != nil {
-		return opts, err
-	}
-	spec, err := f.dataSpec()
+	so, err := f.sessionOptions()
 	if err != nil {
-		return opts, err
+		return proxies.Options{}, err
 	}
-	if spec.Shape, err = inputShape(f.shape, m); err != nil { // the flag's, or the size the model records
-		return opts, err
-	}
-	spec.MaxMemory = opts.Session.MaxMemory
-	opts.Batch, err = data.LoadInputs(spec, m)
-	if err != nil {
-		return opts, namingFile(err, m.Name())
-	}
-	opts.Seed, opts.PerLayer, opts.Output, opts.Head = f.seed, f.perLayer, f.output, f.head
-	return opts, nil
+	return f.Request.Options(m, so)
 }
 
 func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -168,8 +82,8 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return usagef("--format must be table, json or csv, got %q", *format)
 	}
-	if _, err := proxies.ParseList(sf.proxies); err != nil {
-		return usagef("--proxies: %v", err)
+	if err := sf.Check(); err != nil {
+		return err
 	}
 	m, err := onnximport.Load(pos[0])
 	if err != nil {

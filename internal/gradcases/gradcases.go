@@ -34,6 +34,16 @@ func SqrtOfSquare() *ox.Model {
 	})
 }
 
+// ReluAtCorner is y = relu(w) + 0.01·input with w = (1e-20, -1e-20,
+// 2e-20, 3e-20): every entry sits far closer to ReLU's corner than any
+// finite-difference step can be small, so the central difference halves the
+// slope of the positive entries although the analytic gradient is right.
+func ReluAtCorner() *ox.Model {
+	return model("relu_at_corner", []float32{1e-20, -1e-20, 2e-20, 3e-20}, func(w string) []*onnx.NodeProto {
+		return []*onnx.NodeProto{ox.Node("Relu", "relu", []string{w}, []string{"f"})}
+	})
+}
+
 // NaNWeight is y = w + 0.01·input with w = (NaN, 1, 2, 3): the loss is NaN.
 func NaNWeight() *ox.Model {
 	return model("nan_weight", []float32{float32(math.NaN()), 1, 2, 3}, func(w string) []*onnx.NodeProto {
