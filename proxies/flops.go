@@ -54,7 +54,6 @@ func (s *scorer) ensureShapes() error {
 	return nil
 }
 
-
 func hasOp(m *ox.Model, op string) bool {
 	for _, n := range m.Graph().GetNode() {
 		if n.GetOpType() == op {

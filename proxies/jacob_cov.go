@@ -78,4 +78,3 @@ func jacobCov(j []float64, n int) (float64, error) {
 	}
 	return score, nil
 }
-

@@ -49,4 +49,3 @@ func (s *scorer) paramCount() float64 {
 	}
 	return total
 }
-

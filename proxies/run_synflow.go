@@ -224,4 +224,3 @@ func pow10(x float64) float64 {
 	}
 	return math.Pow(10, x)
 }
-
