@@ -56,6 +56,13 @@ type Variant struct {
 	// Split runs the graph on Split equal parts of the data batch, one run
 	// each (0 or 1: one run on the whole batch).
 	Split int
+	// Samples runs the graph on the first Samples samples of the data batch
+	// only (0: all of them).
+	Samples int
+	// Float64 lowers the graph to float64 (autodiff.LowerToFloat64), for a
+	// reduction that float32 round-off would dominate (zico's ratios of
+	// nearly equal gradients).
+	Float64 bool
 }
 
 // Signals are what a proxy reads from its variant's runs. The planner ORs

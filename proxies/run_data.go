@@ -7,6 +7,7 @@ import (
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -14,8 +15,8 @@ import (
 // signal in need, runs it (once, or once per part of a split batch) and
 // reads the signals out.
 func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error) {
-	if v.Split > 1 {
-		return s.runSplit(v, need, ps)
+	if v.Split > 1 || v.Samples > 0 {
+		return s.runParts(v, need, ps)
 	}
 	if s.headErr != "" {
 		return nil, errors.New(s.headErr)
@@ -76,15 +77,30 @@ func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error)
 			req.ExtraOutputs = append(req.ExtraOutputs, l.Outputs...)
 		}
 	}
-	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	m, find, session := s.m, s.dataShapes, s.opts.Session
+	if v.Float64 {
+		var err error
+		if m, err = s.lowered(req.BN); err != nil {
+			return nil, err
+		}
+		find, session.Optimization = nil, "basic" // higher levels fuse into contrib ops without float64 kernels
+	}
+	g, err := engine.NewGradient(m, s.withShapes(engine.Options{Request: req, Session: session, Shapes: find}, nil))
 	if err != nil {
 		return nil, err
 	}
 	defer g.Destroy()
-	if s.shapes == nil {
+	if s.shapes == nil && !v.Float64 {
 		s.shapes = g.Shapes
 	}
 	feeds := s.feeds()
+	if v.Float64 {
+		for name, t := range feeds {
+			if t.F32 != nil {
+				feeds[name] = runtime.NewFloat64(t.Shape, t.Float64s())
+			}
+		}
+	}
 	if ce {
 		labels, how, err := s.labelsFor(info, g.ClassAxis, g.Classes)
 		if err != nil {
@@ -177,15 +193,25 @@ func (s *scorer) hvp(g *engine.Gradient, feeds map[string]*runtime.Tensor, first
 	return out, nil
 }
 
-// runSplit runs the variant on each of v.Split equal parts of the batch.
-func (s *scorer) runSplit(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+// runParts runs the variant on each of v.Split equal parts of the batch,
+// or on its first v.Samples samples.
+func (s *scorer) runParts(v Variant, need Signals, ps []*Proxy) (*signals, error) {
 	b := s.opts.Batch
 	n := b.Input.Shape[0]
-	k := int64(v.Split)
-	if n < k || n%k != 0 {
-		return nil, fmt.Errorf("proxies: %s split the batch into %d equal parts; a batch of %d does not divide: give --batch-size a multiple of %d", proxyNames(ps)[0], k, n, k)
+	k, size := int64(1), n
+	switch {
+	case v.Samples > 0:
+		if n < int64(v.Samples) {
+			return nil, fmt.Errorf("proxies: %s needs %d samples; the batch has %d", proxyNames(ps)[0], v.Samples, n)
+		}
+		size = int64(v.Samples)
+	case v.Split > 1:
+		k = int64(v.Split)
+		if n < k || n%k != 0 {
+			return nil, fmt.Errorf("proxies: %s splits the batch into %d equal parts; a batch of %d does not divide: give --batch-size a multiple of %d", proxyNames(ps)[0], k, n, k)
+		}
+		size = n / k
 	}
-	size := n / k
 	all := &signals{}
 	for i := range k {
 		part := batchPart(b, i*size, (i+1)*size)
@@ -198,7 +224,7 @@ func (s *scorer) runSplit(v Variant, need Signals, ps []*Proxy) (*signals, error
 			sub.dataShapes = engine.CachedShapeFinder(part.Input.Shape, s.opts.Session)
 		}
 		one := v
-		one.Split = 0
+		one.Split, one.Samples = 0, 0
 		sig, err := sub.runData(one, need, ps)
 		if err != nil {
 			return nil, err
@@ -258,4 +284,18 @@ func proxyNames(ps []*Proxy) []string {
 		names[i] = p.Name
 	}
 	return names
+}
+
+// lowered returns the model normalised with bn and lowered to float64 at
+// the batch's shapes.
+func (s *scorer) lowered(bn autodiff.BNMode) (*ox.Model, error) {
+	fwd, err := autodiff.Normalize(s.m, bn)
+	if err != nil {
+		return nil, err
+	}
+	shapes, err := s.dataShapes(fwd)
+	if err != nil {
+		return nil, err
+	}
+	return autodiff.LowerToFloat64(fwd, shapes)
 }
