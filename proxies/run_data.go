@@ -18,6 +18,12 @@ func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error)
 	if v.Split > 1 || v.Samples > 0 {
 		return s.runParts(v, need, ps)
 	}
+	return s.runGraph(v, need, ps, []*data.Batch{nil})
+}
+
+// runGraph builds the variant's graph at the shape of s's batch and runs it
+// on each of parts (nil: s's batch itself), all of that shape.
+func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Batch) (*signals, error) {
 	if s.headErr != "" {
 		return nil, errors.New(s.headErr)
 	}
@@ -93,6 +99,25 @@ func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error)
 	if s.shapes == nil && !v.Float64 {
 		s.shapes = g.Shapes
 	}
+	all := &signals{}
+	for i, part := range parts {
+		sub := *s // the part's batch: its feeds and labels
+		if part != nil {
+			sub.opts.Batch = part
+		}
+		sig, err := sub.runOnce(g, v, need, ps, info, ce, why, target, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		all.runs = append(all.runs, sig)
+	}
+	first := *all.runs[0]
+	first.runs = all.runs
+	return &first, nil
+}
+
+// runOnce feeds one batch to a variant's graph and reads the signals out.
+func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Proxy, info []int64, ce bool, why, target string, note bool) (*signals, error) {
 	feeds := s.feeds()
 	if v.Float64 {
 		for name, t := range feeds {
@@ -107,10 +132,10 @@ func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error)
 			return nil, err
 		}
 		feeds[g.Labels] = labels
-		if note := s.headNote(proxyNames(ps), ce, why, info, how); note != "" {
-			s.res.Notes = append(s.res.Notes, note)
+		if n := s.headNote(proxyNames(ps), ce, why, info, how); n != "" && note {
+			s.res.Notes = append(s.res.Notes, n)
 		}
-	} else if v.Head == HeadLoss {
+	} else if v.Head == HeadLoss && note {
 		s.res.Notes = append(s.res.Notes, s.headNote(proxyNames(ps), ce, why, info, ""))
 	}
 	res, err := g.Run(feeds)
@@ -118,7 +143,6 @@ func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error)
 		return nil, err
 	}
 	sig := &signals{grads: map[string][]float64{}, fisher: map[string][]float64{}, outputs: map[string]*runtime.Tensor{}}
-	sig.runs = []*signals{sig}
 	if need.WeightGrads {
 		for _, l := range s.layers {
 			sig.grads[l.Param] = res[g.Grads[l.Param]].Float64s()
@@ -212,28 +236,19 @@ func (s *scorer) runParts(v Variant, need Signals, ps []*Proxy) (*signals, error
 		}
 		size = n / k
 	}
-	all := &signals{}
+	var parts []*data.Batch
 	for i := range k {
-		part := batchPart(b, i*size, (i+1)*size)
-		sub := *s
-		sub.opts.Batch = part
-		sub.m = autodiff.WithStaticInputs(s.loose, part.Input.Shape)
-		if sub.multi() {
-			sub.dataShapes = engine.CachedShapeFinderFor(sub.batchShapes(), s.opts.Session)
-		} else {
-			sub.dataShapes = engine.CachedShapeFinder(part.Input.Shape, s.opts.Session)
-		}
-		one := v
-		one.Split, one.Samples = 0, 0
-		sig, err := sub.runData(one, need, ps)
-		if err != nil {
-			return nil, err
-		}
-		all.runs = append(all.runs, sig)
+		parts = append(parts, batchPart(b, i*size, (i+1)*size))
 	}
-	first := *all.runs[0]
-	first.runs = all.runs
-	return &first, nil
+	sub := *s // one graph at the part's shape serves every part
+	sub.opts.Batch = parts[0]
+	sub.m = autodiff.WithStaticInputs(s.loose, parts[0].Input.Shape)
+	if sub.multi() {
+		sub.dataShapes = engine.CachedShapeFinderFor(sub.batchShapes(), s.opts.Session)
+	} else {
+		sub.dataShapes = engine.CachedShapeFinder(parts[0].Input.Shape, s.opts.Session)
+	}
+	return sub.runGraph(v, need, ps, parts)
 }
 
 // batchPart returns samples from..to of a batch (labels and the other
