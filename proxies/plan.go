@@ -59,6 +59,10 @@ type Variant struct {
 	// Samples runs the graph on the first Samples samples of the data batch
 	// only (0: all of them).
 	Samples int
+	// PerSample runs the graph on each sample of the batch alone (a batch
+	// of one: train-mode BatchNormalization takes its statistics over the
+	// sample's spatial positions).
+	PerSample bool
 	// Float64 lowers the graph to float64 (autodiff.LowerToFloat64), for a
 	// reduction that float32 round-off would dominate (zico's ratios of
 	// nearly equal gradients).

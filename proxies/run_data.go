@@ -15,7 +15,7 @@ import (
 // signal in need, runs it (once, or once per part of a split batch) and
 // reads the signals out.
 func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error) {
-	if v.Split > 1 || v.Samples > 0 {
+	if v.Split > 1 || v.Samples > 0 || v.PerSample {
 		return s.runParts(v, need, ps)
 	}
 	return s.runGraph(v, need, ps, []*data.Batch{nil})
@@ -218,12 +218,14 @@ func (s *scorer) hvp(g *engine.Gradient, feeds map[string]*runtime.Tensor, first
 }
 
 // runParts runs the variant on each of v.Split equal parts of the batch,
-// or on its first v.Samples samples.
+// on its first v.Samples samples, or on each sample (v.PerSample).
 func (s *scorer) runParts(v Variant, need Signals, ps []*Proxy) (*signals, error) {
 	b := s.opts.Batch
 	n := b.Input.Shape[0]
 	k, size := int64(1), n
 	switch {
+	case v.PerSample:
+		k, size = n, 1
 	case v.Samples > 0:
 		if n < int64(v.Samples) {
 			return nil, fmt.Errorf("proxies: %s needs %d samples; the batch has %d", proxyNames(ps)[0], v.Samples, n)

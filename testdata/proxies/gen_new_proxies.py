@@ -14,6 +14,8 @@ Each proxy is written from its definition (README.md next to this file lists the
 * meco: forward on the first sample; for every nn.Conv2d / nn.Linear output (C x ...), the smallest
   real eigenvalue of torch.corrcoef of its C channels (NaN/Inf set to 0); model = sum over layers.
 * meco_opt: as meco on 8 channels per layer drawn by sample_indices(seed + layer index, C, 8), x C/8.
+* gradsign: one cross-entropy backward per sample (x[[i]], a batch of one, train mode); for every
+  weight of every nn.Conv2d / nn.Linear |sum_i sign(g_i)|; layer = sum over its weights; model = sum.
 * layers: len(list(model.parameters())).
 """
 
@@ -100,6 +102,19 @@ def p_meco(model, x, opt=False, seed=0):
     return {"score": float(sum(layers.values())), "layers": layers}
 
 
+def p_gradsign(model, x, y):
+    m = gp.fresh(model)
+    L = gp.counted_layers(m)
+    codes = {k: 0 for k, _ in L}
+    for i in range(x.shape[0]):
+        m.zero_grad(set_to_none=True)
+        F.cross_entropy(m(x[[i]]), y[[i]]).backward()
+        for k, mod in L:
+            codes[k] = codes[k] + torch.sign(gp.weight_grad(mod).detach())
+    layers = {k: float(torch.sum(torch.abs(c))) for k, c in codes.items()}
+    return {"score": float(sum(layers.values())), "layers": layers}
+
+
 def compute(name):
     d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
     model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
@@ -111,6 +126,7 @@ def compute(name):
             "zico": p_zico(model, x, y),
             "meco": p_meco(model, x),
             "meco_opt": p_meco(model, x, opt=True, seed=0),
+            "gradsign": p_gradsign(model, x, y),
             "layers": {"score": len(list(model.parameters()))},
         },
     }
