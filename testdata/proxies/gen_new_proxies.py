@@ -16,7 +16,12 @@ Each proxy is written from its definition (README.md next to this file lists the
 * meco_opt: as meco on 8 channels per layer drawn by sample_indices(seed + layer index, C, 8), x C/8.
 * gradsign: one cross-entropy backward per sample (x[[i]], a batch of one, train mode); for every
   weight of every nn.Conv2d / nn.Linear |sum_i sign(g_i)|; layer = sum over its weights; model = sum.
+* epe_nas: x.grad of sum(logits) per sample (N x D), rows grouped by label (labels i % 2, so that
+  every class has several samples); per class s_c = sum(log(|np.corrcoef(rows)| + 1e-5)) (one row:
+  log(1 + 1e-5)); score = sum_c |s_c| (10 classes <= 100).
 * layers: len(list(model.parameters())).
+
+--only NAME[,NAME] recomputes those proxies and keeps the others of the existing files.
 """
 
 import argparse
@@ -115,20 +120,50 @@ def p_gradsign(model, x, y):
     return {"score": float(sum(layers.values())), "layers": layers}
 
 
-def compute(name):
+EPE_LABELS = "i % 2"
+
+
+def p_epe_nas(model, x):
+    m = gp.fresh(model)
+    xx = x.clone().requires_grad_(True)
+    y = m(xx)
+    y.backward(torch.ones_like(y))
+    jac = xx.grad.detach().reshape(x.shape[0], -1).numpy()
+    per = {}
+    for i in range(x.shape[0]):
+        per.setdefault(i % 2, []).append(jac[i])
+    score = 0.0
+    for c, rows in per.items():
+        if len(rows) == 1:
+            s = float(np.log(1 + 1e-5))
+        else:
+            s = float(np.sum(np.log(np.abs(np.corrcoef(np.array(rows))) + 1e-5)))
+        score += abs(s)
+    return {"score": score, "labels": EPE_LABELS}
+
+
+PROXIES = {
+    "zico": lambda model, x, y: p_zico(model, x, y),
+    "meco": lambda model, x, y: p_meco(model, x),
+    "meco_opt": lambda model, x, y: p_meco(model, x, opt=True, seed=0),
+    "gradsign": lambda model, x, y: p_gradsign(model, x, y),
+    "epe_nas": lambda model, x, y: p_epe_nas(model, x),
+    "layers": lambda model, x, y: {"score": len(list(model.parameters()))},
+}
+
+
+def compute(name, only=None, old=None):
     d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
     model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
+    proxies = dict(old["proxies"]) if old else {}
+    for k, f in PROXIES.items():
+        if only is None or k in only:
+            proxies[k] = f(model, x, y)
     return {
         "model": name,
         "input_shape": list(x.shape),
         "layer_order": [k for k, _ in gp.counted_layers(model)],
-        "proxies": {
-            "zico": p_zico(model, x, y),
-            "meco": p_meco(model, x),
-            "meco_opt": p_meco(model, x, opt=True, seed=0),
-            "gradsign": p_gradsign(model, x, y),
-            "layers": {"score": len(list(model.parameters()))},
-        },
+        "proxies": {k: proxies[k] for k in PROXIES if k in proxies},
     }
 
 
@@ -136,13 +171,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*")
     ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated proxies to recompute")
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     torch.set_num_threads(2)
     os.makedirs(OUT, exist_ok=True)
     errs = []
     for n in args.models or MODELS:
-        r = compute(n)
         path = os.path.join(OUT, n + ".json")
+        old = json.load(open(path)) if only and os.path.exists(path) else None
+        r = compute(n, only, old)
         if args.verify:
             e = []
             gp.compare(r, json.load(open(path)), n, e)
