@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,8 +171,12 @@ func TestEveryProxyOnInputModels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			later := proxies.Later()
 			for _, p := range proxies.Names() {
 				r, ok := res.Proxies[p]
+				if !ok && slices.Contains(later, p) && res.Errors[p] != "" {
+					continue // the later proxies need image-like layers or class logits; an error that says why will do
+				}
 				if !ok {
 					t.Errorf("%s: no value: %s", p, res.Errors[p])
 					continue

@@ -16,7 +16,8 @@ type Proxy struct {
 	Name    string
 	Summary string
 	// Order places the proxy in reports (Names, result columns): the paper's
-	// proxies first, then the baselines, then the later proxies.
+	// proxies first, then NASWOT and the baselines (below 200), then the
+	// proxies published since (200 and above: the group "later").
 	Order       int
 	NeedsData   bool // needs an input batch
 	NeedsLabels bool // needs labels (drawn with Options.Seed when the batch has none)
@@ -91,10 +92,25 @@ var Groups = map[string]func() []string{
 	"datafree":  DataFree,
 	"data-free": DataFree,
 	"paper":     func() []string { return slices.Clone(paper) },
+	"later":     Later,
+}
+
+// laterOrder is the Order from which proxies belong to the group "later".
+const laterOrder = 200
+
+// Later lists the proxies published after the paper (zico, meco, …).
+func Later() []string {
+	var names []string
+	for _, p := range registry {
+		if p.Order >= laterOrder {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 // ParseList turns a comma-separated list of proxy and group names ("all",
-// "paper", "datafree"), mixed freely ("datafree,nwot"), into proxy names in
+// "paper", "datafree", "later"), mixed freely ("datafree,nwot"), into proxy names in
 // registry order, each once. An empty list is "all".
 func ParseList(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
@@ -110,7 +126,7 @@ func ParseList(s string) ([]string, error) {
 			continue
 		}
 		if _, ok := Lookup(name); !ok {
-			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s; groups: all, paper, datafree)", name, strings.Join(Names(), ", "))
+			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s; groups: all, paper, datafree, later)", name, strings.Join(Names(), ", "))
 		}
 		want[name] = true
 	}
