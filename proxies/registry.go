@@ -93,6 +93,21 @@ var Groups = map[string]func() []string{
 	"data-free": DataFree,
 	"paper":     func() []string { return slices.Clone(paper) },
 	"later":     Later,
+	"default":   Default,
+}
+
+// Default lists the proxies scored when none are named (Options.Proxies
+// nil, an empty list, the CLI's default): every proxy but the later ones,
+// several of which cost many runs per model (zico's float64 graph,
+// gradsign's backward per sample); name them, or "all", to get them.
+func Default() []string {
+	var names []string
+	for _, p := range registry {
+		if p.Order < laterOrder {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 // laterOrder is the Order from which proxies belong to the group "later".
@@ -110,11 +125,11 @@ func Later() []string {
 }
 
 // ParseList turns a comma-separated list of proxy and group names ("all",
-// "paper", "datafree", "later"), mixed freely ("datafree,nwot"), into proxy names in
-// registry order, each once. An empty list is "all".
+// "default", "paper", "datafree", "later"), mixed freely ("datafree,nwot"), into proxy names in
+// registry order, each once. An empty list is "default".
 func ParseList(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return Names(), nil
+		return Default(), nil
 	}
 	want := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
@@ -126,7 +141,7 @@ func ParseList(s string) ([]string, error) {
 			continue
 		}
 		if _, ok := Lookup(name); !ok {
-			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s; groups: all, paper, datafree, later)", name, strings.Join(Names(), ", "))
+			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %s; groups: all, default, paper, datafree, later)", name, strings.Join(Names(), ", "))
 		}
 		want[name] = true
 	}

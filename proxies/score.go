@@ -17,7 +17,7 @@ import (
 
 // Options configure Score.
 type Options struct {
-	// Proxies to compute (nil: all of the registry).
+	// Proxies to compute (nil: Default(), every proxy but the later ones).
 	Proxies []string
 	// Batch is the minibatch for the proxies that need data. Its labels are
 	// used when present; otherwise labels are drawn with Seed.
@@ -64,7 +64,7 @@ type scorer struct {
 // wrong shape).
 func Score(m *ox.Model, opts Options) (*Result, error) {
 	if opts.Proxies == nil {
-		opts.Proxies = Names()
+		opts.Proxies = Default()
 	}
 	var requested []*Proxy
 	var needData []string

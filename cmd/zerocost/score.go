@@ -85,7 +85,7 @@ func setUsage(fs *flag.FlagSet, synopsis string) {
 
 func (f *scoreFlags) register(fs *flag.FlagSet) {
 	f.runtimeFlags.register(fs)
-	fs.StringVar(&f.proxies, "proxies", "all", "proxies to compute: all, paper, datafree, later (published since the paper), or a comma-separated list of "+fmt.Sprint(proxies.Names()))
+	fs.StringVar(&f.proxies, "proxies", "default", "proxies to compute: default (all but the later ones), all, paper, datafree, later (published since the paper: zico, meco, …), or a comma-separated list of "+fmt.Sprint(proxies.Names()))
 	fs.StringVar(&f.data, "data", "random", "input batch: random (standard normal), ones, FILE.npy (float32 N×C×H×W, or as the model's input), or a CIFAR-10 binary FILE.bin")
 	fs.StringVar(&f.labels, "labels", "", "int64 labels as FILE.npy (default: from CIFAR-10 data, otherwise random with --seed)")
 	fs.IntVar(&f.batch, "batch-size", 64, "batch size for random, ones and CIFAR-10 data")
