@@ -15,7 +15,8 @@ Each proxy is written from its definition (README.md next to this file lists the
   real eigenvalue of torch.corrcoef of its C channels (NaN/Inf set to 0); model = sum over layers.
 * meco_opt: as meco on 8 channels per layer drawn by sample_indices(seed + layer index, C, 8), x C/8.
 * gradsign: one cross-entropy backward per sample (x[[i]], a batch of one, train mode); for every
-  weight of every nn.Conv2d / nn.Linear |sum_i sign(g_i)|; layer = sum over its weights; model = sum.
+  weight of every nn.Conv2d / nn.Linear |sum_i sign(g_i)|, a gradient below 1e-9 of the sample's
+  largest weight gradient counting as 0; layer = sum over its weights; model = sum.
 * epe_nas: x.grad of sum(logits) per sample (N x D), rows grouped by label (labels i % 2, so that
   every class has several samples); per class s_c = sum(log(|np.corrcoef(rows)| + 1e-5)) (one row:
   log(1 + 1e-5)); score = sum_c |s_c| (10 classes <= 100).
@@ -114,8 +115,10 @@ def p_gradsign(model, x, y):
     for i in range(x.shape[0]):
         m.zero_grad(set_to_none=True)
         F.cross_entropy(m(x[[i]]), y[[i]]).backward()
-        for k, mod in L:
-            codes[k] = codes[k] + torch.sign(gp.weight_grad(mod).detach())
+        grads = {k: gp.weight_grad(mod).detach() for k, mod in L}
+        tiny = 1e-9 * max(float(g.abs().max()) for g in grads.values())
+        for k, g in grads.items():
+            codes[k] = codes[k] + torch.sign(g) * (g.abs() > tiny)
     layers = {k: float(torch.sum(torch.abs(c))) for k, c in codes.items()}
     return {"score": float(sum(layers.values())), "layers": layers}
 
