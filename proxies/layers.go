@@ -7,7 +7,7 @@ import "github.com/zerocost/zerocost/engine"
 // of rank ≥ 1, BatchNormalization's affine parameters, not its running
 // statistics; a weight read by several nodes once).
 var _ = register(Proxy{
-	Name: "layers", Order: 130,
+	Name: "layers", Order: 270,
 	Summary: "ℵ (VKDNW): the number of parameter tensors (weights and biases of rank ≥ 1)",
 	Variant: Variant{Graph: GraphStatic},
 	Reduce: func(s *scorer, _ *signals) (*ProxyResult, error) {
