@@ -289,7 +289,7 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 			res.Labels = LabelsInput
 			// loss = −mean_n log_softmax(logits)[n, label_n]; dlogits = (softmax − onehot)/N
 			lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", 1))
-			onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", -1))
+			onehot := oneHot(e, k, -1, elem)
 			n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Gather", []string{e.shapeOf("zerocost_ce/shape", head), e.intsShaped([]int64{}, 0)})}, ox.AttrInt("to", int64(elem)))
 			return ceLoss(e, res, lsm, onehot, n), nil
 		}
@@ -313,7 +313,7 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 			onehotAxis = -1
 		}
 		lsm := e.node("zerocost_ce/log_softmax", "LogSoftmax", []string{head}, ox.AttrInt("axis", int64(axis)))
-		onehot := e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", onehotAxis))
+		onehot := oneHot(e, k, onehotAxis, elem)
 		n := e.node("zerocost_ce/n", "Cast", []string{e.node("zerocost_ce/n_int", "Size", []string{LabelsInput})}, ox.AttrInt("to", int64(elem)))
 		return ceLoss(e, res, lsm, onehot, n), nil
 	case HeadSum:
@@ -333,6 +333,17 @@ func emitHead(e *emitter, req Request, head string, info TensorInfo, res *Result
 		return name, nil
 	}
 	return "", fmt.Errorf("autodiff: unknown head %v", req.Head)
+}
+
+// oneHot encodes the labels over k classes along axis in elem. ONNX
+// Runtime's OneHot has float32 values but no float64 ones: a float64 head
+// (a graph lowered with LowerToFloat64) casts the float32 encoding.
+func oneHot(e *emitter, k int64, axis int64, elem int32) string {
+	if elem == ox.Float {
+		return e.node("zerocost_ce/onehot", "OneHot", []string{LabelsInput, e.ints(k), e.floats(elem, []int64{2}, 0, 1)}, ox.AttrInt("axis", axis))
+	}
+	h := e.node("zerocost_ce/onehot32", "OneHot", []string{LabelsInput, e.ints(k), e.floats(ox.Float, []int64{2}, 0, 1)}, ox.AttrInt("axis", axis))
+	return e.node("zerocost_ce/onehot", "Cast", []string{h}, ox.AttrInt("to", int64(elem)))
 }
 
 // ceLoss adds the cross-entropy loss −Σ lsm ⊙ onehot / n as the loss

@@ -170,7 +170,7 @@ func TestEveryProxyOnInputModels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range proxies.Names() {
+			for _, p := range proxies.Default() {
 				r, ok := res.Proxies[p]
 				if !ok {
 					t.Errorf("%s: no value: %s", p, res.Errors[p])

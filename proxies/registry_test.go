@@ -12,10 +12,11 @@ func TestParseListMixesGroupsAndNames(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"datafree,nwot", []string{"synflow", "synflow_bn", "nwot", "params", "flops", "l2_norm"}},
+		{"datafree,nwot", []string{"synflow", "synflow_bn", "nwot", "params", "flops", "l2_norm", "layers"}},
 		{"nwot, synflow,nwot", []string{"synflow", "nwot"}},
 		{"paper,params", []string{"grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow", "synflow_bn", "params"}},
-		{"", proxies.Names()},
+		{"", proxies.Default()},
+		{"default,zico", append(proxies.Default(), "zico")},
 		{"all,snip", proxies.Names()},
 	} {
 		got, err := proxies.ParseList(c.in)

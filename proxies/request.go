@@ -18,7 +18,7 @@ import (
 // defaults and values and reject the same mistakes with the same messages.
 // Its JSON names are the flags' names.
 type Request struct {
-	Proxies    string     `json:"proxies"`          // all, paper, datafree, or a comma-separated list
+	Proxies    string     `json:"proxies"`          // default, all, paper, datafree, later, or a comma-separated list
 	Data       string     `json:"data"`             // random, ones, FILE.npy or a CIFAR-10 FILE.bin
 	Labels     string     `json:"labels,omitempty"` // FILE.npy
 	BatchSize  int        `json:"batch-size"`
@@ -74,7 +74,7 @@ func (l *InputSpecs) Set(v string) error {
 // batch-size, input-shape, seed, sample, bn, per-layer, input, output,
 // head, vocab, layout) with their defaults.
 func (r *Request) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&r.Proxies, "proxies", "all", "proxies to compute: all, paper, datafree, or a comma-separated list of "+fmt.Sprint(Names()))
+	fs.StringVar(&r.Proxies, "proxies", "default", "proxies to compute: default (all but the later ones), all, paper, datafree, later (published since the paper: zico, meco, …), or a comma-separated list of "+fmt.Sprint(Names()))
 	fs.StringVar(&r.Data, "data", "random", "input batch: random (standard normal), ones, FILE.npy (float32 N×C×H×W, or as the model's input), or a CIFAR-10 binary FILE.bin")
 	fs.StringVar(&r.Labels, "labels", "", "int64 labels as FILE.npy (default: from CIFAR-10 data, otherwise random with --seed)")
 	fs.IntVar(&r.BatchSize, "batch-size", 64, "batch size for random, ones and CIFAR-10 data")

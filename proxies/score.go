@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
+	"slices"
 
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/data"
@@ -17,7 +17,7 @@ import (
 
 // Options configure Score.
 type Options struct {
-	// Proxies to compute (nil: all of the registry).
+	// Proxies to compute (nil: Default(), every proxy but the later ones).
 	Proxies []string
 	// Batch is the minibatch for the proxies that need data. Its labels are
 	// used when present; otherwise labels are drawn with Seed.
@@ -64,17 +64,17 @@ type scorer struct {
 // wrong shape).
 func Score(m *ox.Model, opts Options) (*Result, error) {
 	if opts.Proxies == nil {
-		opts.Proxies = Names()
+		opts.Proxies = Default()
 	}
-	want := map[group][]string{}
+	var requested []*Proxy
 	var needData []string
 	for _, name := range opts.Proxies {
-		info, ok := Lookup(name)
+		p, ok := Lookup(name)
 		if !ok {
 			return nil, fmt.Errorf("proxies: unknown proxy %q (known: %v)", name, Names())
 		}
-		want[info.group] = append(want[info.group], name)
-		if info.NeedsData {
+		requested = append(requested, p)
+		if p.NeedsData {
 			needData = append(needData, name)
 		}
 	}
@@ -129,31 +129,10 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 	if s.weights, err = layerWeights(s.fwd, s.layers); err != nil {
 		return nil, err
 	}
-	for _, g := range []group{groupCE, groupSum, groupSynflow, groupSynflowBN, groupStatic} {
-		names := want[g]
-		if len(names) == 0 {
-			continue
-		}
-		start := time.Now()
-		out, err := s.runGroup(g, names)
-		elapsed := float64(time.Since(start).Microseconds()) / 1000
-		for _, name := range names {
-			if err != nil {
-				s.res.Errors[name] = err.Error()
-				continue
-			}
-			if e, failed := out.errs[name]; failed {
-				s.res.Errors[name] = e
-				continue
-			}
-			r := out.results[name]
-			r.TimeMS = elapsed
-			if !opts.PerLayer {
-				r.Layers = nil
-			}
-			s.res.Proxies[name] = r
-		}
+	for _, j := range plan(requested) {
+		s.runJob(j)
 	}
+	s.res.Notes = slices.Compact(s.res.Notes) // a split batch notes its head once per part
 	if len(s.res.Errors) == 0 {
 		s.res.Errors = nil
 	}
@@ -244,40 +223,6 @@ func (s *scorer) checkBatch(in ox.Input, shape []int64) error {
 		}
 	}
 	return nil
-}
-
-// groupOutput is what one group computed.
-type groupOutput struct {
-	results map[string]*ProxyResult
-	errs    map[string]string
-}
-
-func (s *scorer) runGroup(g group, names []string) (out groupOutput, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("proxies: internal error: %v", p)
-		}
-	}()
-	out = groupOutput{results: map[string]*ProxyResult{}, errs: map[string]string{}}
-	switch g {
-	case groupCE:
-		err = s.runCE(names, out)
-	case groupSum:
-		err = s.runSum(names, out)
-	case groupSynflow:
-		err = s.runSynflow("synflow", autodiff.BNRemove, out)
-	case groupSynflowBN:
-		err = s.runSynflow("synflow_bn", autodiff.BNTrain, out)
-	case groupStatic:
-		err = s.runStatic(names, out)
-	}
-	// A score that is not a number is an error for that proxy.
-	for name, r := range out.results {
-		if math.IsNaN(r.Score) || (math.IsInf(r.Score, 0) && r.Log10 == nil) {
-			out.errs[name] = fmt.Sprintf("proxies: %s is %v (the network's signals vanish or overflow)", name, r.Score)
-		}
-	}
-	return out, err
 }
 
 // layerWeights reads the weight of every layer as float64.

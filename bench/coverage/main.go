@@ -86,7 +86,7 @@ func run(w io.Writer, files []string, statusPath string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	cols := proxies.Names()
+	cols := proxies.Default() // the proxies the coverage set was scored with
 
 	reasons := map[string]int{} // error text -> 1-based index, in order of first appearance
 	var order []string

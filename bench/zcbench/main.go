@@ -60,7 +60,7 @@ func main() {
 		}
 		batch := &data.Batch{Input: data.RandomNormal([]int64{c.batch, 3, c.size, c.size}, 1)}
 		times := map[string]float64{}
-		for _, p := range proxies.Names() {
+		for _, p := range proxies.Default() {
 			times[p] = median(*reps, func() error {
 				res, err := proxies.Score(fx.Model, proxies.Options{Proxies: []string{p}, Batch: batch, Session: session})
 				if err == nil && res.Errors[p] != "" {
@@ -82,7 +82,7 @@ func main() {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "PROXY\tZEROCOST_S\tPYTORCH_S\tPYTORCH/ZEROCOST\t")
 		refSum := 0.0
-		names := proxies.Names()
+		names := proxies.Default()
 		for _, p := range names {
 			r, ok := ref[p]
 			if ok && contains(paper, p) {

@@ -33,6 +33,7 @@ func init() {
 		"demo":      {"the default job (make run): rank 1,000 NAS-Bench-201 networks before training and compare with their trained accuracy", runDemo},
 		"gradcheck": {"check the gradient graph of MODEL.onnx against finite differences", runGradcheck},
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
+		"layers":    {"print the layers, stage tensors and Relu nodes of MODEL.onnx that the proxies measure", runLayers},
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
 		"serve":     {"serve scoring and rank jobs over HTTP: POST /v1/score, POST /v1/rank, GET /v1/jobs/{id}, /healthz, /metrics", runServe},

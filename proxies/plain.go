@@ -1,0 +1,17 @@
+package proxies
+
+var _ = register(Proxy{
+	Name: "plain", Order: 60, NeedsData: true, NeedsLabels: true,
+	Summary: "Σ dL/dW ⊙ W",
+	Variant: Variant{Graph: GraphData, Head: HeadLoss},
+	Signals: Signals{WeightGrads: true},
+	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
+		return s.perLayerOf(sig.grads, func(w, g []float64) float64 {
+			t := 0.0
+			for i := range w {
+				t += w[i] * g[i]
+			}
+			return t
+		}), nil
+	},
+})

@@ -1,0 +1,318 @@
+package proxies
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// runData builds one graph of the model on the data batch that yields every
+// signal in need, runs it (once, or once per part of a split batch) and
+// reads the signals out.
+func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+	if v.Split > 1 || v.Samples > 0 || v.PerSample {
+		return s.runParts(v, need, ps)
+	}
+	return s.runGraph(v, need, ps, []*data.Batch{nil})
+}
+
+// runGraph builds the variant's graph at the shape of s's batch and runs it
+// on each of parts (nil: s's batch itself), all of that shape.
+func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Batch) (*signals, error) {
+	if s.headErr != "" {
+		return nil, errors.New(s.headErr)
+	}
+	req := autodiff.Request{Output: s.head, BN: s.opts.BN}
+	if v.BN == BNRemoved {
+		req.BN = autodiff.BNRemove
+	} else if v.BN == BNKeepTrain {
+		req.BN = autodiff.BNTrain
+	}
+	ce := false
+	var info []int64
+	why := ""
+	switch v.Head {
+	case HeadLoss:
+		var err error
+		if info, err = s.headShape(); err != nil {
+			return nil, err
+		}
+		if ce, why, err = s.ceHead(info); err != nil {
+			return nil, err
+		}
+		req.Head = autodiff.HeadSum
+		if ce {
+			req.Head = autodiff.HeadCrossEntropy
+		}
+	case HeadOutputSum:
+		req.Head = autodiff.HeadSum
+	}
+	if need.WeightGrads || need.HVP {
+		for _, l := range s.layers {
+			req.WRT = append(req.WRT, l.Param)
+		}
+	}
+	if need.Fisher {
+		for _, l := range s.layers {
+			for _, o := range l.Outputs {
+				req.WRT = append(req.WRT, o)
+				req.Fisher = append(req.Fisher, autodiff.FisherTensor{Tensor: o, ChannelAxis: channelAxis(l)})
+			}
+		}
+	}
+	target := ""
+	if need.InputJacobian {
+		var note string
+		var err error
+		if target, note, err = s.jacobTarget(); err != nil {
+			return nil, err
+		}
+		req.WRT = append(req.WRT, target)
+		if note != "" {
+			s.res.Notes = append(s.res.Notes, note)
+		}
+	}
+	req.ReluKernel = need.ReluKernel
+	if need.LayerOutputs {
+		for _, l := range s.layers {
+			req.ExtraOutputs = append(req.ExtraOutputs, l.Outputs...)
+		}
+	}
+	m, find, session := s.m, s.dataShapes, s.opts.Session
+	if v.Float64 {
+		var err error
+		if m, err = s.lowered(req.BN); err != nil {
+			return nil, err
+		}
+		find, session.Optimization = nil, "basic" // higher levels fuse into contrib ops without float64 kernels
+	}
+	g, err := engine.NewGradient(m, s.withShapes(engine.Options{Request: req, Session: session, Shapes: find}, nil))
+	if err != nil {
+		return nil, err
+	}
+	defer g.Destroy()
+	if s.shapes == nil && !v.Float64 {
+		s.shapes = g.Shapes
+	}
+	all := &signals{}
+	for i, part := range parts {
+		sub := *s // the part's batch: its feeds and labels
+		if part != nil {
+			sub.opts.Batch = part
+		}
+		sig, err := sub.runOnce(g, v, need, ps, info, ce, why, target, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		all.runs = append(all.runs, sig)
+	}
+	first := *all.runs[0]
+	first.runs = all.runs
+	return &first, nil
+}
+
+// runOnce feeds one batch to a variant's graph and reads the signals out.
+func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Proxy, info []int64, ce bool, why, target string, note bool) (*signals, error) {
+	feeds := s.feeds()
+	if v.Float64 {
+		for name, t := range feeds {
+			if t.F32 != nil {
+				feeds[name] = runtime.NewFloat64(t.Shape, t.Float64s())
+			}
+		}
+	}
+	if ce {
+		labels, how, err := s.labelsFor(info, g.ClassAxis, g.Classes)
+		if err != nil {
+			return nil, err
+		}
+		feeds[g.Labels] = labels
+		if n := s.headNote(proxyNames(ps), ce, why, info, how); n != "" && note {
+			s.res.Notes = append(s.res.Notes, n)
+		}
+	} else if v.Head == HeadLoss && note {
+		s.res.Notes = append(s.res.Notes, s.headNote(proxyNames(ps), ce, why, info, ""))
+	}
+	res, err := g.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	sig := &signals{grads: map[string][]float64{}, fisher: map[string][]float64{}, outputs: map[string]*runtime.Tensor{}}
+	if need.WeightGrads {
+		for _, l := range s.layers {
+			sig.grads[l.Param] = res[g.Grads[l.Param]].Float64s()
+		}
+	}
+	if need.Fisher {
+		for _, l := range s.layers {
+			for _, o := range l.Outputs {
+				sig.fisher[o] = res[autodiff.FisherName(o)].Float64s()
+			}
+		}
+	}
+	if need.HVP {
+		sig.hvp, sig.hvpErr = s.hvp(g, feeds, res)
+	}
+	if need.InputJacobian {
+		sig.jacob = res[g.Grads[target]]
+	}
+	if need.ReluKernel {
+		sig.kernel = res[autodiff.ReluKernelOutput]
+	}
+	if need.LayerOutputs {
+		for _, l := range s.layers {
+			for _, o := range l.Outputs {
+				sig.outputs[o] = res[o]
+			}
+		}
+	}
+	return sig, nil
+}
+
+// hvp returns H·g per layer weight, g the weight gradient of the first run
+// (a constant), H·g by differentiating Σ g ⊙ dL/dW through the gradient
+// graph itself (reverse mode over reverse mode), as grasp's reference's
+// double backward does.
+func (s *scorer) hvp(g *engine.Gradient, feeds map[string]*runtime.Tensor, first map[string]*runtime.Tensor) (map[string][]float64, error) {
+	var params []string
+	for _, l := range s.layers {
+		params = append(params, l.Param)
+	}
+	dot, err := autodiff.WithGradientDot(g.Result, params)
+	if err != nil {
+		return nil, err
+	}
+	var extra map[string][]int64
+	if g.Labels != "" && (s.multi() || len(feeds[g.Labels].Shape) > 1) {
+		extra = map[string][]int64{g.Labels: feeds[g.Labels].Shape}
+	}
+	h, err := engine.NewGradient(dot, s.withShapes(engine.Options{
+		Request: autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: s.opts.BN},
+		Session: s.opts.Session,
+	}, extra))
+	if err != nil {
+		return nil, err
+	}
+	defer h.Destroy()
+	hfeeds := map[string]*runtime.Tensor{}
+	for k, v := range feeds {
+		hfeeds[k] = v
+	}
+	for _, p := range params {
+		hfeeds[autodiff.HVPInput(p)] = first[g.Grads[p]]
+	}
+	res, err := h.Run(hfeeds)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]float64{}
+	for _, p := range params {
+		out[p] = res[h.Grads[p]].Float64s()
+	}
+	return out, nil
+}
+
+// runParts runs the variant on each of v.Split equal parts of the batch,
+// on its first v.Samples samples, or on each sample (v.PerSample).
+func (s *scorer) runParts(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+	b := s.opts.Batch
+	n := b.Input.Shape[0]
+	k, size := int64(1), n
+	switch {
+	case v.PerSample:
+		k, size = n, 1
+	case v.Samples > 0:
+		if n < int64(v.Samples) {
+			return nil, fmt.Errorf("proxies: %s needs %d samples; the batch has %d", proxyNames(ps)[0], v.Samples, n)
+		}
+		size = int64(v.Samples)
+	case v.Split > 1:
+		k = int64(v.Split)
+		if n < k || n%k != 0 {
+			return nil, fmt.Errorf("proxies: %s splits the batch into %d equal parts; a batch of %d does not divide: give --batch-size a multiple of %d", proxyNames(ps)[0], k, n, k)
+		}
+		size = n / k
+	}
+	var parts []*data.Batch
+	for i := range k {
+		parts = append(parts, batchPart(b, i*size, (i+1)*size))
+	}
+	sub := *s // one graph at the part's shape serves every part
+	sub.opts.Batch = parts[0]
+	sub.m = autodiff.WithStaticInputs(s.loose, parts[0].Input.Shape)
+	if sub.multi() {
+		sub.dataShapes = engine.CachedShapeFinderFor(sub.batchShapes(), s.opts.Session)
+	} else {
+		sub.dataShapes = engine.CachedShapeFinder(parts[0].Input.Shape, s.opts.Session)
+	}
+	return sub.runGraph(v, need, ps, parts)
+}
+
+// batchPart returns samples from..to of a batch (labels and the other
+// inputs whose axis 0 is the batch alike).
+func batchPart(b *data.Batch, from, to int64) *data.Batch {
+	n := b.Input.Shape[0]
+	out := &data.Batch{Input: samplesRange(b.Input, from, to), Name: b.Name, Notes: b.Notes}
+	if b.Labels != nil {
+		per := int64(len(b.Labels)) / n
+		out.Labels = b.Labels[from*per : to*per]
+		if b.LabelShape != nil {
+			out.LabelShape = append([]int64{to - from}, b.LabelShape[1:]...)
+		}
+	}
+	for name, t := range b.Others {
+		if out.Others == nil {
+			out.Others = map[string]*runtime.Tensor{}
+		}
+		out.Others[name] = t
+		if len(t.Shape) > 0 && t.Shape[0] == n {
+			out.Others[name] = samplesRange(t, from, to)
+		}
+	}
+	return out
+}
+
+// samplesRange returns samples from..to of a tensor's axis 0.
+func samplesRange(t *runtime.Tensor, from, to int64) *runtime.Tensor {
+	per := int64(runtime.NumElements(t.Shape[1:]))
+	shape := append([]int64{to - from}, t.Shape[1:]...)
+	out := *t
+	out.Shape = shape
+	a, z := from*per, to*per
+	switch {
+	case t.F32 != nil:
+		out.F32 = t.F32[a:z]
+	case t.F64 != nil:
+		out.F64 = t.F64[a:z]
+	default:
+		out.I64 = t.I64[a:z]
+	}
+	return &out
+}
+
+func proxyNames(ps []*Proxy) []string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// lowered returns the model normalised with bn and lowered to float64 at
+// the batch's shapes.
+func (s *scorer) lowered(bn autodiff.BNMode) (*ox.Model, error) {
+	fwd, err := autodiff.Normalize(s.m, bn)
+	if err != nil {
+		return nil, err
+	}
+	shapes, err := s.dataShapes(fwd)
+	if err != nil {
+		return nil, err
+	}
+	return autodiff.LowerToFloat64(fwd, shapes)
+}
