@@ -1,0 +1,324 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/zerocost/zerocost/ranking"
+)
+
+// Predictor is predictor-based search with a binary relation predictor in
+// the style of BRP-NAS: an MLP s(x) over the space's encoding, trained on
+// pairs of trained models to predict P(a better than b) = σ(s(a) − s(b)),
+// so that it ranks the candidates. Each iteration trains PerIter models:
+// half the top-predicted untrained candidates, half drawn at random from
+// the rest of the predicted top TopK. The first iteration, with nothing to
+// learn from, is random.
+//
+// With Warmup N, the predictor is first trained on the proxy's order of N
+// random architectures (the first iteration is then predicted). With
+// Features, the proxy's rank of each candidate within the pool (in [0, 1])
+// is appended to the encoding (beyond the paper; the pool is scored once).
+type Predictor struct {
+	PerIter  int  // trained models per iteration; default 20
+	TopK     int  // default 100
+	Warmup   int  // 0: none
+	Features bool // proxy scores as input features
+	Hidden   int  // hidden units of the two layers; default 16
+	Epochs   int  // full-batch epochs per fit; default 50 (warm-up: 2×)
+	LR       float64
+	// Pool is the number of candidates ranked per iteration when the space
+	// is not Enumerable (an enumerable space ranks all of it); default 5000.
+	Pool int
+}
+
+// Name implements Algorithm.
+func (a *Predictor) Name() string {
+	s := variantName("predictor", a.Warmup, 0)
+	if a.Features {
+		s += "+features"
+	}
+	return s
+}
+
+// Search implements Algorithm.
+func (a *Predictor) Search(ctx context.Context, env *Env) error {
+	perIter, topK, hidden, epochs, lr := a.PerIter, a.TopK, a.Hidden, a.Epochs, a.LR
+	if perIter <= 0 {
+		perIter = 20
+	}
+	if topK <= 0 {
+		topK = 100
+	}
+	if hidden <= 0 {
+		hidden = 16
+	}
+	if epochs <= 0 {
+		epochs = 50
+	}
+	if lr <= 0 {
+		lr = 0.01
+	}
+	var pool []string
+	if en, ok := env.Space.(Enumerable); ok {
+		pool = en.All()
+	} else {
+		n := a.Pool
+		if n <= 0 {
+			n = 5000
+		}
+		pool = candidates(env, n)
+	}
+	if len(pool) == 0 {
+		return fmt.Errorf("search: the predictor has no candidates to rank")
+	}
+	index := make(map[string]int, len(pool))
+	for i, p := range pool {
+		index[p] = i
+	}
+	var feature []float64
+	if a.Features {
+		vals, err := env.Score(ctx, pool)
+		if err != nil {
+			return err
+		}
+		feature = ranking.Ranks(vals)
+		for i := range feature {
+			feature[i] = (feature[i] - 1) / float64(max(1, len(pool)-1))
+		}
+	}
+	d := len(env.Space.Encode(pool[0]))
+	if feature != nil {
+		d++
+	}
+	if d == 0 {
+		return fmt.Errorf("search: the predictor needs an encoding of the space or proxy features (Features), and has neither")
+	}
+	X := mat.NewDense(len(pool), d, nil)
+	for i, p := range pool {
+		x := env.Space.Encode(p)
+		if len(x)+btoi(feature != nil) != d {
+			return fmt.Errorf("search: the space encodes %s with %d numbers and %s with %d", pool[0], d-btoi(feature != nil), p, len(x))
+		}
+		row := X.RawRowView(i)
+		copy(row, x)
+		if feature != nil {
+			row[d-1] = feature[i]
+		}
+	}
+	net := newMLP(d, hidden, env.Rng, lr)
+	fitted := false
+	if a.Warmup > 0 {
+		cand := candidates(env, a.Warmup)
+		vals, err := env.Score(ctx, cand)
+		if err != nil {
+			return err
+		}
+		rows := make([]int, 0, len(cand))
+		y := make([]float64, 0, len(cand))
+		for i, c := range cand {
+			k, ok := index[c]
+			if !ok {
+				continue // a candidate outside the pool of a non-enumerable space
+			}
+			rows, y = append(rows, k), append(y, vals[i])
+		}
+		net.fit(X, rows, y, 2*epochs, env.Rng)
+		fitted = true
+	}
+	var trainedRows []int
+	var trainedY []float64
+	for {
+		var untrained []int
+		for i, p := range pool {
+			if !env.Seen(p) {
+				untrained = append(untrained, i)
+			}
+		}
+		if len(untrained) == 0 {
+			return fmt.Errorf("search: the predictor has trained every candidate (%d) before the budget ran out", len(pool))
+		}
+		var pick []int
+		if !fitted {
+			for _, k := range env.Rng.Perm(len(untrained))[:min(perIter, len(untrained))] {
+				pick = append(pick, untrained[k])
+			}
+		} else {
+			pred := net.predict(X)
+			sort.SliceStable(untrained, func(x, y int) bool { return pred[untrained[x]] > pred[untrained[y]] })
+			top := perIter / 2
+			pick = append(pick, untrained[:min(top, len(untrained))]...)
+			rest := untrained[min(top, len(untrained)):min(max(topK, perIter), len(untrained))]
+			for _, k := range env.Rng.Perm(len(rest))[:min(perIter-len(pick), len(rest))] {
+				pick = append(pick, rest[k])
+			}
+		}
+		for _, k := range pick {
+			t, err := env.Train(ctx, pool[k])
+			if err != nil {
+				return err
+			}
+			trainedRows, trainedY = append(trainedRows, k), append(trainedY, t.Valid)
+		}
+		net.fit(X, trainedRows, trainedY, epochs, env.Rng)
+		fitted = true
+	}
+}
+
+// mlp is s(x) = w3·relu(W2 relu(W1 x + b1) + b2) + b3, its parameters in
+// one slice (for Adam) viewed by the matrices.
+type mlp struct {
+	params        []float64
+	W1, W2        *mat.Dense // H×d, H×H
+	b1, b2, w3    []float64
+	b3            *float64
+	opt           *adam
+	hidden, inDim int
+}
+
+func newMLP(d, h int, rng *rand.Rand, lr float64) *mlp {
+	n := h*d + h*h + 3*h + 1
+	m := &mlp{params: make([]float64, n), hidden: h, inDim: d}
+	p := m.params
+	m.W1 = mat.NewDense(h, d, p[:h*d])
+	p = p[h*d:]
+	m.W2 = mat.NewDense(h, h, p[:h*h])
+	p = p[h*h:]
+	m.b1, m.b2, m.w3 = p[:h], p[h:2*h], p[2*h:3*h]
+	m.b3 = &p[3*h]
+	// PyTorch's default Linear initialisation: U(−1/√fan_in, 1/√fan_in).
+	for _, w := range []struct {
+		s   []float64
+		fan int
+	}{{m.W1.RawMatrix().Data, d}, {m.b1, d}, {m.W2.RawMatrix().Data, h}, {m.b2, h}, {m.w3, h}, {p[3*h : 3*h+1], h}} {
+		b := 1 / math.Sqrt(float64(w.fan))
+		for i := range w.s {
+			w.s[i] = (2*rng.Float64() - 1) * b
+		}
+	}
+	m.opt = newAdam(n, lr)
+	return m
+}
+
+// forward returns the pre-activations and activations of both layers and
+// the scores of the rows of X.
+func (m *mlp) forward(X mat.Matrix) (z1, a1, z2, a2 *mat.Dense, s []float64) {
+	r, _ := X.Dims()
+	z1 = mat.NewDense(r, m.hidden, nil)
+	z1.Mul(X, m.W1.T())
+	a1 = mat.NewDense(r, m.hidden, nil)
+	for i := 0; i < r; i++ {
+		zr, ar := z1.RawRowView(i), a1.RawRowView(i)
+		for j := range zr {
+			zr[j] += m.b1[j]
+			ar[j] = max(zr[j], 0)
+		}
+	}
+	z2 = mat.NewDense(r, m.hidden, nil)
+	z2.Mul(a1, m.W2.T())
+	a2 = mat.NewDense(r, m.hidden, nil)
+	s = make([]float64, r)
+	for i := 0; i < r; i++ {
+		zr, ar := z2.RawRowView(i), a2.RawRowView(i)
+		for j := range zr {
+			zr[j] += m.b2[j]
+			ar[j] = max(zr[j], 0)
+			s[i] += ar[j] * m.w3[j]
+		}
+		s[i] += *m.b3
+	}
+	return
+}
+
+func (m *mlp) predict(X *mat.Dense) []float64 {
+	_, _, _, _, s := m.forward(X)
+	return s
+}
+
+// fit trains on the rows of X with targets y for epochs full-batch Adam
+// steps of the pairwise logistic loss over up to 8·len(rows) random pairs
+// of different targets (oriented better first) per step.
+func (m *mlp) fit(X *mat.Dense, rows []int, y []float64, epochs int, rng *rand.Rand) {
+	n := len(rows)
+	if n < 2 {
+		return
+	}
+	sub := mat.NewDense(n, m.inDim, nil)
+	for i, r := range rows {
+		copy(sub.RawRowView(i), X.RawRowView(r))
+	}
+	pairs := 8 * n
+	grad := make([]float64, len(m.params))
+	ds := make([]float64, n)
+	for ep := 0; ep < epochs; ep++ {
+		z1, a1, z2, a2, s := m.forward(sub)
+		clear(ds)
+		count := 0
+		for p := 0; p < pairs; p++ {
+			i, j := rng.IntN(n), rng.IntN(n)
+			if y[i] == y[j] {
+				continue
+			}
+			if y[i] < y[j] {
+				i, j = j, i
+			}
+			// loss −log σ(s_i − s_j): d/ds_i = −(1 − σ) = −σ(s_j − s_i).
+			g := -1 / (1 + math.Exp(s[i]-s[j]))
+			ds[i] += g
+			ds[j] -= g
+			count++
+		}
+		if count == 0 {
+			return
+		}
+		for i := range ds {
+			ds[i] /= float64(count)
+		}
+		m.backward(sub, z1, a1, z2, a2, ds, grad)
+		upd := m.opt.update(grad)
+		for i := range m.params {
+			m.params[i] -= upd[i]
+		}
+	}
+}
+
+// backward writes the gradient of Σ ds_i s_i into grad (laid out as params).
+func (m *mlp) backward(X, z1, a1, z2, a2 *mat.Dense, ds, grad []float64) {
+	h, d := m.hidden, m.inDim
+	r := len(ds)
+	gW1 := mat.NewDense(h, d, grad[:h*d])
+	gW2 := mat.NewDense(h, h, grad[h*d:h*d+h*h])
+	rest := grad[h*d+h*h:]
+	gb1, gb2, gw3 := rest[:h], rest[h:2*h], rest[2*h:3*h]
+	clear(rest)
+	dz2 := mat.NewDense(r, h, nil)
+	for i := 0; i < r; i++ {
+		rest[3*h] += ds[i]
+		ar, zr, dr := a2.RawRowView(i), z2.RawRowView(i), dz2.RawRowView(i)
+		for j := 0; j < h; j++ {
+			gw3[j] += ds[i] * ar[j]
+			if zr[j] > 0 {
+				dr[j] = ds[i] * m.w3[j]
+				gb2[j] += dr[j]
+			}
+		}
+	}
+	gW2.Mul(dz2.T(), a1)
+	dz1 := mat.NewDense(r, h, nil)
+	dz1.Mul(dz2, m.W2)
+	for i := 0; i < r; i++ {
+		zr, dr := z1.RawRowView(i), dz1.RawRowView(i)
+		for j := 0; j < h; j++ {
+			if zr[j] <= 0 {
+				dr[j] = 0
+			}
+			gb1[j] += dr[j]
+		}
+	}
+	gW1.Mul(dz1.T(), X)
+}
