@@ -34,6 +34,7 @@ func init() {
 		"score":     {"compute zero-cost proxies of MODEL.onnx", runScore},
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
+		"search":    {"NAS search with zero-cost warm-up and move proposal: simulated on NAS-Bench-201 (search nb201) or on your collection with --train-cmd", runSearch},
 		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
 	}
 }
