@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/zerocost/zerocost/ranking"
@@ -111,6 +113,7 @@ func (a *Predictor) Search(ctx context.Context, env *Env) error {
 			row[d-1] = feature[i]
 		}
 	}
+	in := newInputs(X)
 	net := newMLP(d, hidden, env.Rng, lr)
 	fitted := false
 	if a.Warmup > 0 {
@@ -128,7 +131,7 @@ func (a *Predictor) Search(ctx context.Context, env *Env) error {
 			}
 			rows, y = append(rows, k), append(y, vals[i])
 		}
-		net.fit(X, rows, y, 2*epochs, env.Rng)
+		net.fit(in, rows, y, 2*epochs, env.Rng)
 		fitted = true
 	}
 	var trainedRows []int
@@ -149,8 +152,8 @@ func (a *Predictor) Search(ctx context.Context, env *Env) error {
 				pick = append(pick, untrained[k])
 			}
 		} else {
-			pred := net.predict(X)
-			sort.SliceStable(untrained, func(x, y int) bool { return pred[untrained[x]] > pred[untrained[y]] })
+			pred := net.predict(in)
+			untrained = topByValue(untrained, pred, max(topK, perIter))
 			top := perIter / 2
 			pick = append(pick, untrained[:min(top, len(untrained))]...)
 			rest := untrained[min(top, len(untrained)):min(max(topK, perIter), len(untrained))]
@@ -165,16 +168,38 @@ func (a *Predictor) Search(ctx context.Context, env *Env) error {
 			}
 			trainedRows, trainedY = append(trainedRows, k), append(trainedY, t.Valid)
 		}
-		net.fit(X, trainedRows, trainedY, epochs, env.Rng)
+		net.fit(in, trainedRows, trainedY, epochs, env.Rng)
 		fitted = true
 	}
 }
 
+// inputs are the encodings of the candidates (one row each) with the
+// indices of their non-zero entries: one-hot encodings are sparse, and the
+// first layer only adds the weights of those.
+type inputs struct {
+	X  *mat.Dense
+	nz [][]int
+}
+
+func newInputs(X *mat.Dense) *inputs {
+	r, _ := X.Dims()
+	in := &inputs{X: X, nz: make([][]int, r)}
+	for i := 0; i < r; i++ {
+		for j, v := range X.RawRowView(i) {
+			if v != 0 {
+				in.nz[i] = append(in.nz[i], j)
+			}
+		}
+	}
+	return in
+}
+
 // mlp is s(x) = w3·relu(W2 relu(W1 x + b1) + b2) + b3, its parameters in
-// one slice (for Adam) viewed by the matrices.
+// one slice (for Adam) viewed by the matrices; W1 is stored transposed
+// (d×H), so that an input's weights are one contiguous row.
 type mlp struct {
 	params        []float64
-	W1, W2        *mat.Dense // H×d, H×H
+	W1t, W2       *mat.Dense // d×H, H×H
 	b1, b2, w3    []float64
 	b3            *float64
 	opt           *adam
@@ -185,7 +210,7 @@ func newMLP(d, h int, rng *rand.Rand, lr float64) *mlp {
 	n := h*d + h*h + 3*h + 1
 	m := &mlp{params: make([]float64, n), hidden: h, inDim: d}
 	p := m.params
-	m.W1 = mat.NewDense(h, d, p[:h*d])
+	m.W1t = mat.NewDense(d, h, p[:h*d])
 	p = p[h*d:]
 	m.W2 = mat.NewDense(h, h, p[:h*h])
 	p = p[h*h:]
@@ -195,7 +220,7 @@ func newMLP(d, h int, rng *rand.Rand, lr float64) *mlp {
 	for _, w := range []struct {
 		s   []float64
 		fan int
-	}{{m.W1.RawMatrix().Data, d}, {m.b1, d}, {m.W2.RawMatrix().Data, h}, {m.b2, h}, {m.w3, h}, {p[3*h : 3*h+1], h}} {
+	}{{m.W1t.RawMatrix().Data, d}, {m.b1, d}, {m.W2.RawMatrix().Data, h}, {m.b2, h}, {m.w3, h}, {p[3*h : 3*h+1], h}} {
 		b := 1 / math.Sqrt(float64(w.fan))
 		for i := range w.s {
 			w.s[i] = (2*rng.Float64() - 1) * b
@@ -206,57 +231,88 @@ func newMLP(d, h int, rng *rand.Rand, lr float64) *mlp {
 }
 
 // forward returns the pre-activations and activations of both layers and
-// the scores of the rows of X.
-func (m *mlp) forward(X mat.Matrix) (z1, a1, z2, a2 *mat.Dense, s []float64) {
-	r, _ := X.Dims()
-	z1 = mat.NewDense(r, m.hidden, nil)
-	z1.Mul(X, m.W1.T())
-	a1 = mat.NewDense(r, m.hidden, nil)
-	for i := 0; i < r; i++ {
-		zr, ar := z1.RawRowView(i), a1.RawRowView(i)
+// the scores of the given rows of in (nil: all).
+func (m *mlp) forward(in *inputs, rows []int) (z1, a1, z2, a2 *mat.Dense, s []float64) {
+	if rows == nil {
+		rows = make([]int, len(in.nz))
+		for i := range rows {
+			rows[i] = i
+		}
+	}
+	r, h := len(rows), m.hidden
+	z1 = mat.NewDense(r, h, nil)
+	a1 = mat.NewDense(r, h, nil)
+	for i, row := range rows {
+		zr, ar, x := z1.RawRowView(i), a1.RawRowView(i), in.X.RawRowView(row)
+		copy(zr, m.b1)
+		for _, j := range in.nz[row] {
+			floats.AddScaled(zr, x[j], m.W1t.RawRowView(j))
+		}
 		for j := range zr {
-			zr[j] += m.b1[j]
 			ar[j] = max(zr[j], 0)
 		}
 	}
-	z2 = mat.NewDense(r, m.hidden, nil)
+	z2 = mat.NewDense(r, h, nil)
 	z2.Mul(a1, m.W2.T())
-	a2 = mat.NewDense(r, m.hidden, nil)
+	a2 = mat.NewDense(r, h, nil)
 	s = make([]float64, r)
 	for i := 0; i < r; i++ {
 		zr, ar := z2.RawRowView(i), a2.RawRowView(i)
+		floats.Add(zr, m.b2)
 		for j := range zr {
-			zr[j] += m.b2[j]
 			ar[j] = max(zr[j], 0)
-			s[i] += ar[j] * m.w3[j]
 		}
-		s[i] += *m.b3
+		s[i] = floats.Dot(ar, m.w3) + *m.b3
 	}
 	return
 }
 
-func (m *mlp) predict(X *mat.Dense) []float64 {
-	_, _, _, _, s := m.forward(X)
-	return s
+// predict scores every row of in, in chunks that stay in the cache.
+func (m *mlp) predict(in *inputs) []float64 {
+	const chunk = 512
+	out := make([]float64, 0, len(in.nz))
+	rows := make([]int, 0, chunk)
+	for start := 0; start < len(in.nz); start += chunk {
+		rows = rows[:0]
+		for i := start; i < min(start+chunk, len(in.nz)); i++ {
+			rows = append(rows, i)
+		}
+		_, _, _, _, s := m.forward(in, rows)
+		out = append(out, s...)
+	}
+	return out
 }
 
-// fit trains on the rows of X with targets y for epochs full-batch Adam
-// steps of the pairwise logistic loss over up to 8·len(rows) random pairs
-// of different targets (oriented better first) per step.
-func (m *mlp) fit(X *mat.Dense, rows []int, y []float64, epochs int, rng *rand.Rand) {
+// topByValue returns the k items of idx with the highest val[item], best
+// first (ties in idx's order).
+func topByValue(idx []int, val []float64, k int) []int {
+	top := make([]int, 0, k+1)
+	for _, i := range idx {
+		if len(top) == k && val[i] <= val[top[k-1]] {
+			continue
+		}
+		pos := sort.Search(len(top), func(p int) bool { return val[top[p]] < val[i] })
+		top = slices.Insert(top, pos, i)
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return top
+}
+
+// fit trains on the given rows of in with targets y for epochs full-batch
+// Adam steps of the pairwise logistic loss over up to 8·len(rows) random
+// pairs of different targets (oriented better first) per step.
+func (m *mlp) fit(in *inputs, rows []int, y []float64, epochs int, rng *rand.Rand) {
 	n := len(rows)
 	if n < 2 {
 		return
-	}
-	sub := mat.NewDense(n, m.inDim, nil)
-	for i, r := range rows {
-		copy(sub.RawRowView(i), X.RawRowView(r))
 	}
 	pairs := 8 * n
 	grad := make([]float64, len(m.params))
 	ds := make([]float64, n)
 	for ep := 0; ep < epochs; ep++ {
-		z1, a1, z2, a2, s := m.forward(sub)
+		z1, a1, z2, a2, s := m.forward(in, rows)
 		clear(ds)
 		count := 0
 		for p := 0; p < pairs; p++ {
@@ -276,37 +332,34 @@ func (m *mlp) fit(X *mat.Dense, rows []int, y []float64, epochs int, rng *rand.R
 		if count == 0 {
 			return
 		}
-		for i := range ds {
-			ds[i] /= float64(count)
-		}
-		m.backward(sub, z1, a1, z2, a2, ds, grad)
+		floats.Scale(1/float64(count), ds)
+		m.backward(in, rows, z1, a1, z2, a2, ds, grad)
 		upd := m.opt.update(grad)
-		for i := range m.params {
-			m.params[i] -= upd[i]
-		}
+		floats.Sub(m.params, upd)
 	}
 }
 
-// backward writes the gradient of Σ ds_i s_i into grad (laid out as params).
-func (m *mlp) backward(X, z1, a1, z2, a2 *mat.Dense, ds, grad []float64) {
+// backward writes the gradient of Σ ds_i s_i over the rows into grad
+// (laid out as params).
+func (m *mlp) backward(in *inputs, rows []int, z1, a1, z2, a2 *mat.Dense, ds, grad []float64) {
 	h, d := m.hidden, m.inDim
 	r := len(ds)
-	gW1 := mat.NewDense(h, d, grad[:h*d])
+	clear(grad)
+	gW1t := mat.NewDense(d, h, grad[:h*d])
 	gW2 := mat.NewDense(h, h, grad[h*d:h*d+h*h])
 	rest := grad[h*d+h*h:]
 	gb1, gb2, gw3 := rest[:h], rest[h:2*h], rest[2*h:3*h]
-	clear(rest)
 	dz2 := mat.NewDense(r, h, nil)
 	for i := 0; i < r; i++ {
 		rest[3*h] += ds[i]
 		ar, zr, dr := a2.RawRowView(i), z2.RawRowView(i), dz2.RawRowView(i)
+		floats.AddScaled(gw3, ds[i], ar)
 		for j := 0; j < h; j++ {
-			gw3[j] += ds[i] * ar[j]
 			if zr[j] > 0 {
 				dr[j] = ds[i] * m.w3[j]
-				gb2[j] += dr[j]
 			}
 		}
+		floats.Add(gb2, dr)
 	}
 	gW2.Mul(dz2.T(), a1)
 	dz1 := mat.NewDense(r, h, nil)
@@ -317,8 +370,12 @@ func (m *mlp) backward(X, z1, a1, z2, a2 *mat.Dense, ds, grad []float64) {
 			if zr[j] <= 0 {
 				dr[j] = 0
 			}
-			gb1[j] += dr[j]
+		}
+		floats.Add(gb1, dr)
+		row := rows[i]
+		x := in.X.RawRowView(row)
+		for _, j := range in.nz[row] {
+			floats.AddScaled(gW1t.RawRowView(j), x[j], dr)
 		}
 	}
-	gW1.Mul(dz1.T(), X)
 }

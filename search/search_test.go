@@ -373,7 +373,7 @@ func TestTableScorer(t *testing.T) {
 func TestMLPGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	m := newMLP(5, 4, rng, 0.01)
-	X := randDense(rng, 7, 5)
+	X := newInputs(randDense(rng, 7, 5))
 	ds := make([]float64, 7)
 	for i := range ds {
 		ds[i] = rng.NormFloat64()
@@ -386,9 +386,10 @@ func TestMLPGradient(t *testing.T) {
 		}
 		return v
 	}
-	z1, a1, z2, a2, _ := m.forward(X)
+	rows := []int{0, 1, 2, 3, 4, 5, 6}
+	z1, a1, z2, a2, _ := m.forward(X, rows)
 	grad := make([]float64, len(m.params))
-	m.backward(X, z1, a1, z2, a2, ds, grad)
+	m.backward(X, rows, z1, a1, z2, a2, ds, grad)
 	const h = 1e-5
 	for i := range m.params {
 		orig := m.params[i]
@@ -421,8 +422,9 @@ func TestPredictorLearnsRanking(t *testing.T) {
 		rows, y = append(rows, k), append(y, truth[k])
 	}
 	m := newMLP(8, 16, rng, 0.01)
-	m.fit(X, rows, y, 300, rng)
-	if rho := ranking.Spearman(m.predict(X), truth); rho < 0.9 {
+	in := newInputs(X)
+	m.fit(in, rows, y, 300, rng)
+	if rho := ranking.Spearman(m.predict(in), truth); rho < 0.9 {
 		t.Fatalf("want Spearman > 0.9 over the space, got %.3f", rho)
 	}
 }

@@ -3,6 +3,7 @@ package search
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,25 +52,35 @@ type NB201Space struct {
 	Classes int
 }
 
-var nb201Index = sync.OnceValues(func() (map[string]int, error) {
+// nb201Table indexes the benchmark's architectures: string → index, and
+// each one's op choices.
+type nb201Table struct {
+	index   map[string]int
+	choices [][]int
+}
+
+var nb201Tab = sync.OnceValues(func() (*nb201Table, error) {
 	archs, err := zoo.NB201Archs()
 	if err != nil {
 		return nil, err
 	}
-	idx := make(map[string]int, len(archs))
+	t := &nb201Table{index: make(map[string]int, len(archs)), choices: make([][]int, len(archs))}
 	for i, a := range archs {
-		idx[a] = i
+		t.index[a] = i
+		if t.choices[i], err = parseChoices(a); err != nil {
+			return nil, err
+		}
 	}
-	return idx, nil
+	return t, nil
 })
 
 // NB201Index returns the benchmark index of an architecture string.
 func NB201Index(arch string) (int, error) {
-	idx, err := nb201Index()
+	t, err := nb201Tab()
 	if err != nil {
 		return 0, err
 	}
-	i, ok := idx[arch]
+	i, ok := t.index[arch]
 	if !ok {
 		return 0, fmt.Errorf("search: %q is not a NAS-Bench-201 architecture (want |op~0|+|op~0|op~1|+|op~0|op~1|op~2| with ops %s)", arch, strings.Join(zoo.NB201Ops, ", "))
 	}
@@ -177,6 +188,15 @@ func (s NB201Space) FromChoices(c []int) string {
 
 // ToChoices implements Categorical.
 func (s NB201Space) ToChoices(arch string) ([]int, error) {
+	if t, err := nb201Tab(); err == nil {
+		if i, ok := t.index[arch]; ok {
+			return slices.Clone(t.choices[i]), nil
+		}
+	}
+	return parseChoices(arch)
+}
+
+func parseChoices(arch string) ([]int, error) {
 	nodes, err := zoo.ParseNB201(arch)
 	if err != nil {
 		return nil, err
