@@ -29,8 +29,11 @@ func (gridSpace) Neighbours(a string) []string {
 	return out
 }
 
-func (gridSpace) Encode(a string) []float64 { d, w := parse(a); return []float64{float64(d), float64(w)} }
-func (gridSpace) Key(a string) string       { return a }
+func (gridSpace) Encode(a string) []float64 {
+	d, w := parse(a)
+	return []float64{float64(d), float64(w)}
+}
+func (gridSpace) Key(a string) string { return a }
 func (gridSpace) Build(a string) (*onnximport.Model, error) {
 	return nil, fmt.Errorf("this example scores without building networks")
 }
