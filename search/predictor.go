@@ -204,6 +204,24 @@ type mlp struct {
 	b3            *float64
 	opt           *adam
 	hidden, inDim int
+	bufs          map[int][6]*mat.Dense // scratch matrices by row count
+}
+
+// scratch returns six r×H matrices, reused between calls with the same r
+// (their contents are overwritten by the caller).
+func (m *mlp) scratch(r int) [6]*mat.Dense {
+	if b, ok := m.bufs[r]; ok {
+		return b
+	}
+	if m.bufs == nil || len(m.bufs) > 64 {
+		m.bufs = map[int][6]*mat.Dense{}
+	}
+	var b [6]*mat.Dense
+	for i := range b {
+		b[i] = mat.NewDense(r, m.hidden, nil)
+	}
+	m.bufs[r] = b
+	return b
 }
 
 func newMLP(d, h int, rng *rand.Rand, lr float64) *mlp {
@@ -239,9 +257,9 @@ func (m *mlp) forward(in *inputs, rows []int) (z1, a1, z2, a2 *mat.Dense, s []fl
 			rows[i] = i
 		}
 	}
-	r, h := len(rows), m.hidden
-	z1 = mat.NewDense(r, h, nil)
-	a1 = mat.NewDense(r, h, nil)
+	r := len(rows)
+	buf := m.scratch(r)
+	z1, a1, z2, a2 = buf[0], buf[1], buf[2], buf[3]
 	for i, row := range rows {
 		zr, ar, x := z1.RawRowView(i), a1.RawRowView(i), in.X.RawRowView(row)
 		copy(zr, m.b1)
@@ -252,13 +270,12 @@ func (m *mlp) forward(in *inputs, rows []int) (z1, a1, z2, a2 *mat.Dense, s []fl
 			ar[j] = max(zr[j], 0)
 		}
 	}
-	z2 = mat.NewDense(r, h, nil)
-	z2.Mul(a1, m.W2.T())
-	a2 = mat.NewDense(r, h, nil)
 	s = make([]float64, r)
 	for i := 0; i < r; i++ {
-		zr, ar := z2.RawRowView(i), a2.RawRowView(i)
-		floats.Add(zr, m.b2)
+		zr, ar, a1r := z2.RawRowView(i), a2.RawRowView(i), a1.RawRowView(i)
+		for j := range zr {
+			zr[j] = m.b2[j] + floats.Dot(m.W2.RawRowView(j), a1r)
+		}
 		for j := range zr {
 			ar[j] = max(zr[j], 0)
 		}
@@ -349,23 +366,29 @@ func (m *mlp) backward(in *inputs, rows []int, z1, a1, z2, a2 *mat.Dense, ds, gr
 	gW2 := mat.NewDense(h, h, grad[h*d:h*d+h*h])
 	rest := grad[h*d+h*h:]
 	gb1, gb2, gw3 := rest[:h], rest[h:2*h], rest[2*h:3*h]
-	dz2 := mat.NewDense(r, h, nil)
+	buf := m.scratch(r)
+	dz2, dz1 := buf[4], buf[5]
 	for i := 0; i < r; i++ {
 		rest[3*h] += ds[i]
 		ar, zr, dr := a2.RawRowView(i), z2.RawRowView(i), dz2.RawRowView(i)
 		floats.AddScaled(gw3, ds[i], ar)
 		for j := 0; j < h; j++ {
+			dr[j] = 0
 			if zr[j] > 0 {
 				dr[j] = ds[i] * m.w3[j]
 			}
 		}
 		floats.Add(gb2, dr)
 	}
-	gW2.Mul(dz2.T(), a1)
-	dz1 := mat.NewDense(r, h, nil)
-	dz1.Mul(dz2, m.W2)
 	for i := 0; i < r; i++ {
-		zr, dr := z1.RawRowView(i), dz1.RawRowView(i)
+		zr, dr, d2, a1r := z1.RawRowView(i), dz1.RawRowView(i), dz2.RawRowView(i), a1.RawRowView(i)
+		clear(dr)
+		for j, g := range d2 {
+			if g != 0 {
+				floats.AddScaled(gW2.RawRowView(j), g, a1r)
+				floats.AddScaled(dr, g, m.W2.RawRowView(j))
+			}
+		}
 		for j := 0; j < h; j++ {
 			if zr[j] <= 0 {
 				dr[j] = 0
