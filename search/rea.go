@@ -20,7 +20,7 @@ type Evolution struct {
 	Tournament int     // default 10
 	Warmup     int     // 0: a random initial pool
 	Move       bool    // proxy move proposal
-	RandomMove float64 // default 0.25 (with Move)
+	RandomMove float64 // with Move; default 0.25, negative: never random
 }
 
 // Name implements Algorithm.

@@ -90,11 +90,17 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if f.format != "table" && f.format != "json" {
 		return usagef("--format must be table or json, got %q", f.format)
 	}
-	if f.budget < 1 {
-		return usagef("--budget must be at least 1, got %d", f.budget)
+	if f.budget < 1 || f.budget > 100000 {
+		return usagef("--budget must be 1..100000 trained models, got %d", f.budget)
 	}
-	if f.repeats < 1 {
-		return usagef("--repeats must be at least 1, got %d", f.repeats)
+	if f.repeats < 1 || f.repeats > 10000 {
+		return usagef("--repeats must be 1..10000, got %d", f.repeats)
+	}
+	if f.set.RandomMove < 0 || f.set.RandomMove > 1 {
+		return usagef("--random-move is a probability (0..1), got %v", f.set.RandomMove)
+	}
+	if f.set.RandomMove == 0 {
+		f.set.RandomMove = -1 // never random: Evolution reads 0 as its default
 	}
 	proxyNames, err := proxies.ParseList(f.proxy)
 	if err != nil || strings.TrimSpace(f.proxy) == "" {
@@ -189,6 +195,9 @@ func searchNB201(ctx context.Context, f *searchFlags, variants []search.Settings
 	scorer, err := f.scorerFor(space, proxyNames, variants)
 	if err != nil {
 		return err
+	}
+	if es, ok := scorer.(*search.EngineScorer); ok && oracle.Dataset == "imagenet16" {
+		es.Data.Shape = []int64{3, 16, 16} // ImageNet16-120's size, as the reference scores it
 	}
 	bestArch, bestValid, bestTest := oracle.Best()
 	out := searchOutput{Dataset: oracle.Dataset, Budget: f.budget, Repeats: f.repeats, Noise: "one seed per query", Best: bestArch, BestValid: bestValid, BestTest: bestTest, Target: bestTest - 0.3}

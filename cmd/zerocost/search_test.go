@@ -106,6 +106,8 @@ func TestSearchUsageErrors(t *testing.T) {
 		{"search", "nb201", "--algo", "bogus"},
 		{"search", "nb201", "--format", "csv"},
 		{"search", "nb201", "--budget", "0"},
+		{"search", "nb201", "--budget", "1000000"},
+		{"search", "nb201", "--random-move", "2"},
 		{"search", "nb201", "--algo", "rs", "--move", "1"},
 		{"search", "nb201", "--proxy", "nosuch"},
 		{"search", "nb201", "--train-cmd", "true {path}"},
