@@ -90,7 +90,7 @@ func Plot(path string, lines []Line, opts *PlotOptions) error {
 			if err != nil {
 				return fmt.Errorf("search: plotting %s: %w", l.Label, err)
 			}
-			poly.Color = color.RGBA{R: col.R, G: col.G, B: col.B, A: 40}
+			poly.Color = color.NRGBA{R: col.R, G: col.G, B: col.B, A: 45}
 			poly.LineStyle.Width = 0
 			p.Add(poly)
 		}
