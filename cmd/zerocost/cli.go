@@ -37,6 +37,7 @@ func init() {
 		"zoo":       {"generate NAS-Bench-201 networks: zoo nb201 --out DIR (--all | --sample N | --index LIST | --archs FILE)", runZoo},
 		"rank":      {"score and rank folders, files or manifests of models; --truth evaluates the ranking", runRank},
 		"serve":     {"serve scoring and rank jobs over HTTP: POST /v1/score, POST /v1/rank, GET /v1/jobs/{id}, /healthz, /metrics", runServe},
+		"search":    {"NAS search with zero-cost warm-up and move proposal: simulated on NAS-Bench-201 (search nb201) or on your collection with --train-cmd", runSearch},
 		"eval":      {"evaluate a results file against ground truth (Spearman, Kendall, Pearson, top-10%, pairs)", runEval},
 		"merge":     {"join the results files of a sharded rank into one: merge R1.jsonl R2.jsonl... -o ALL.jsonl", runMerge},
 	}
