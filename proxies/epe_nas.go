@@ -21,13 +21,7 @@ var _ = register(Proxy{
 	Summary: "EPE-NAS: Σ_c |Σ log(|corr| + 1e-5)| of the input Jacobians of each class",
 	Variant: Variant{Graph: GraphData, Head: HeadOutputSum},
 	Signals: Signals{InputJacobian: true},
-	Check: func(s *scorer) error {
-		if s.headErr != "" {
-			return nil // the run reports it
-		}
-		_, _, err := s.jacobTarget()
-		return err
-	},
+	Check:   checkJacobTarget,
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
 		dims, err := s.headShape()
 		if err != nil {

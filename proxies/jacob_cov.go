@@ -12,13 +12,7 @@ var _ = register(Proxy{
 	Summary: "−Σ log(v+k) + 1/(v+k) over eigenvalues v of the correlation of input Jacobians, k = 1e-5",
 	Variant: Variant{Graph: GraphData, Head: HeadOutputSum},
 	Signals: Signals{InputJacobian: true},
-	Check: func(s *scorer) error {
-		if s.headErr != "" {
-			return nil // the run reports it
-		}
-		_, _, err := s.jacobTarget()
-		return err
-	},
+	Check:   checkJacobTarget,
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
 		score, err := jacobCov(sig.jacob.Float64s(), int(sig.jacob.Shape[0]))
 		if err != nil {
@@ -77,4 +71,15 @@ func jacobCov(j []float64, n int) (float64, error) {
 		score -= math.Log(v+k) + 1/(v+k)
 	}
 	return score, nil
+}
+
+// checkJacobTarget fails an input-Jacobian proxy before any graph is built
+// when the model has no float tensor to differentiate against (a head
+// error is left for the run to report).
+func checkJacobTarget(s *scorer) error {
+	if s.headErr != "" {
+		return nil
+	}
+	_, _, err := s.jacobTarget()
+	return err
 }
