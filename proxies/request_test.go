@@ -58,7 +58,7 @@ func TestRequestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def, _ := parseRequest(t); def.Proxies != "all" || def.Data != "random" || def.BatchSize != 64 || def.Seed != 1 || def.BN != "train" || def.Head != proxies.HeadAuto || def.Layout != "auto" {
+	if def, _ := parseRequest(t); def.Proxies != "default" || def.Data != "random" || def.BatchSize != 64 || def.Seed != 1 || def.BN != "train" || def.Head != proxies.HeadAuto || def.Layout != "auto" {
 		t.Errorf("defaults: %+v", def)
 	}
 	m := zoo.TinyCNN(1, 10)
