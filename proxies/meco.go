@@ -79,25 +79,12 @@ func minCorrEigen(rows [][]float64) (float64, error) {
 	c := len(rows)
 	centred := make([][]float64, c)
 	for k, r := range rows {
-		mean := 0.0
-		for _, x := range r {
-			mean += x
-		}
-		mean /= float64(len(r))
-		z := make([]float64, len(r))
-		norm := 0.0
-		for j, x := range r {
-			z[j] = x - mean
-			norm += z[j] * z[j]
-		}
-		if norm == 0 || len(r) < 2 {
+		if len(r) < 2 {
 			continue // NaN correlations: 0
 		}
-		norm = math.Sqrt(norm)
-		for j := range z {
-			z[j] /= norm
+		if z := standardised(r); !math.IsNaN(z[0]) { // NaN: a constant row
+			centred[k] = z
 		}
-		centred[k] = z
 	}
 	m := mat.NewSymDense(c, nil)
 	for a := range c {
