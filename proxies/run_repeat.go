@@ -39,6 +39,9 @@ func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, err
 			return nil, err
 		}
 	}
+	if v.InputHW > 0 {
+		base = withSpatialSize(base, s.input.Name, int64(v.InputHW))
+	}
 	sub := *s
 	sub.opts.Batch = first
 	sub.m = autodiff.WithStaticInputs(base, first.Input.Shape)
@@ -69,6 +72,9 @@ func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, err
 	}
 	sig, err := sub.runGraph(v, need, ps, repeats*per, spec)
 	if err != nil {
+		if v.InputHW > 0 {
+			return nil, fmt.Errorf("proxies: %s runs the model on %v inputs, and %s cannot run at that size: %w", proxyNames(ps)[0], first.Input.Shape, s.m.Name(), err)
+		}
 		return nil, err
 	}
 	if per == 1 {
@@ -213,4 +219,25 @@ func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
 		seen[string(key)] = true
 	}
 	return len(seen), nil
+}
+
+// withSpatialSize returns m with input's declared H and W (axes 2 and 3)
+// set to hw, and the recorded intermediate shapes dropped, so that a model
+// exported at one resolution can run at another when its graph allows it.
+func withSpatialSize(m *ox.Model, input string, hw int64) *ox.Model {
+	out := m.Clone()
+	for _, v := range out.Graph().GetInput() {
+		if v.GetName() != input {
+			continue
+		}
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) != 4 {
+			return m
+		}
+		for _, d := range dims[2:] {
+			d.Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: hw}
+		}
+	}
+	out.Graph().ValueInfo = nil
+	return out
 }
