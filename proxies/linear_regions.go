@@ -1,5 +1,7 @@
 package proxies
 
+import "fmt"
+
 // linear_regions is TE-NAS's number of linear regions (Chen et al., ICLR
 // 2021; VITA-Group/TENAS linear_region_counter.py). Per repeat: every layer
 // weight Kaiming-normal (fan-in), biases 0, BatchNormalization γ = 1 and
@@ -27,10 +29,7 @@ var _ = register(Proxy{
 	Signals: Signals{RegionPatterns: true},
 	Check:   checkRelu4,
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
-		total := 0.0
-		for _, r := range sig.runs {
-			total += float64(r.regions)
-		}
-		return &ProxyResult{Score: total / float64(len(sig.runs))}, nil
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("linear_regions: the sign patterns of 1000 samples over the neurons of %d Relu nodes with 4-D inputs, mean over %d repeats", sig.reluNodes, len(sig.runs)))
+		return &ProxyResult{Score: meanPatterns(sig)}, nil
 	},
 })

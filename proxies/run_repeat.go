@@ -175,24 +175,27 @@ func (s *scorer) bnInputs() []string {
 
 // distinctCodes counts the distinct packed sign codes (autodiff.ReluCodes)
 // over every Relu output of a run: the number of distinct per-neuron
-// activation patterns over the samples.
-func distinctCodes(res map[string]*runtime.Tensor) int {
+// activation patterns over the samples; with the number of Relu nodes and
+// neurons read.
+func distinctCodes(res map[string]*runtime.Tensor) (patterns, nodes, neurons int) {
 	seen := map[float64]bool{}
 	for name, t := range res {
 		if !strings.HasPrefix(name, autodiff.ReluCodeName("")) {
 			continue
 		}
+		nodes++
 		for _, c := range t.Float64s() {
 			seen[c] = true
+			neurons++
 		}
 	}
-	return len(seen)
+	return len(seen), nodes, neurons
 }
 
 // distinctSamples counts the distinct per-sample sign patterns of a run
 // (autodiff.ReluSampleCodes): a sample's pattern is its codes over every
 // Relu, in name order.
-func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
+func distinctSamples(res map[string]*runtime.Tensor, n int) (patterns, nodes int, err error) {
 	var names []string
 	for name := range res {
 		if strings.HasPrefix(name, autodiff.ReluSampleCodeName("")) {
@@ -204,7 +207,7 @@ func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
 	for _, name := range names {
 		t := res[name]
 		if len(t.Shape) != 2 || t.Shape[0] != int64(n) {
-			return 0, fmt.Errorf("proxies: the sign codes %q have shape %v for a batch of %d", name, t.Shape, n)
+			return 0, 0, fmt.Errorf("proxies: the sign codes %q have shape %v for a batch of %d", name, t.Shape, n)
 		}
 		v := t.Float64s()
 		k := int(t.Shape[1])
@@ -218,7 +221,7 @@ func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
 	for _, key := range keys {
 		seen[string(key)] = true
 	}
-	return len(seen), nil
+	return len(seen), len(names), nil
 }
 
 // withSpatialSize returns m with input's declared H and W (axes 2 and 3)

@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"errors"
+	"fmt"
 	"math"
 )
 
@@ -26,12 +27,18 @@ var _ = register(Proxy{
 	Signals: Signals{ReluPatterns: true},
 	Check:   checkRelu4,
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
+		s.res.Notes = append(s.res.Notes, swapNote(sig))
 		return &ProxyResult{Score: meanPatterns(sig)}, nil
 	},
 })
 
 // swapVariant is the variant swap and reg_swap share.
 var swapVariant = Variant{Graph: GraphData, Head: HeadOutputSum, BN: BNKeepTrain, Init: InitNormal, Samples: 16, Repeats: 32}
+
+// swapNote says which ReLUs swap read.
+func swapNote(sig *signals) string {
+	return fmt.Sprintf("swap: the sign patterns over %d samples of %d neurons of %d Relu nodes with 4-D inputs, mean over %d repeats", swapVariant.Samples, sig.reluNeurons, sig.reluNodes, len(sig.runs))
+}
 
 // meanPatterns is the mean over the repeats of the distinct patterns.
 func meanPatterns(sig *signals) float64 {
@@ -81,6 +88,7 @@ var _ = register(Proxy{
 	Signals: Signals{ReluPatterns: true},
 	Check:   checkRelu4,
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
+		s.res.Notes = append(s.res.Notes, swapNote(sig))
 		p := s.paramCount() / 1e6
 		return &ProxyResult{Score: meanPatterns(sig) * math.Exp(-(p-regSwapMu)*(p-regSwapMu)/regSwapSigma)}, nil
 	},

@@ -30,6 +30,8 @@ var _ = register(Proxy{
 		return err
 	},
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
+		feature, _ := s.featureMap()
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("zen: the feature map before global pooling is tensor %q; the BN term reads the inputs of %d BatchNormalization nodes; mean over %d repeats", feature, len(s.bnInputs()), len(sig.runs)))
 		total := 0.0
 		for i, r := range sig.runs {
 			score, err := zenScore(r, s.bnInputs())
