@@ -10,6 +10,7 @@ import (
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
 	"github.com/zerocost/zerocost/internal/torchfixture"
+	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
 )
@@ -30,8 +31,9 @@ type reinitReference struct {
 	} `json:"proxies"`
 }
 
-// TestReinitProxiesMatchPyTorch scores nb201_a, nb201_b, nb201_c and
-// resnet18 with zen (re-initialised and, as zen@file, on the file's weights
+// TestReinitProxiesMatchPyTorch scores nb201_a, nb201_b, nb201_c,
+// resnet18 and thin (a one-channel network on which samples share
+// patterns: the others reach linear_regions' ceiling of 1000) with zen (re-initialised and, as zen@file, on the file's weights
 // with Options.KeepWeights), swap, reg_swap and linear_regions, 2 repeats,
 // and compares with the reference: every score within 1e-3 relative. zen
 // is float32 here against float64 there (a difference of feature maps 1%
@@ -40,7 +42,7 @@ type reinitReference struct {
 // by one, far below 1e-3 of counts in the thousands (linear_regions: 1000).
 func TestReinitProxiesMatchPyTorch(t *testing.T) {
 	testort.Init(t)
-	for _, name := range []string{"nb201_a", "nb201_b", "nb201_c", "resnet18"} {
+	for _, name := range []string{"nb201_a", "nb201_b", "nb201_c", "resnet18", "thin"} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "reinit", name+".json"))
 			if err != nil {
@@ -50,15 +52,25 @@ func TestReinitProxiesMatchPyTorch(t *testing.T) {
 			if err := json.Unmarshal(raw, &ref); err != nil {
 				t.Fatal(err)
 			}
-			fx, err := torchfixture.Load(name, "train")
-			if err != nil {
-				t.Fatal(err)
+			var model *ox.Model
+			var batch *data.Batch
+			if name == "thin" {
+				if model, err = ox.Load(filepath.Join(torchfixture.Dir(), "..", "proxies", "reinit", "thin.onnx")); err != nil {
+					t.Fatal(err)
+				}
+				batch = &data.Batch{Input: proxies.NormalInput([]int64{4, 3, 8, 8}, 1, 0)} // zen and linear_regions read its shape only
+			} else {
+				fx, err := torchfixture.Load(name, "train")
+				if err != nil {
+					t.Fatal(err)
+				}
+				model, batch = fx.Model, &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}
 			}
 			opts := proxies.Options{Seed: ref.Seed, Repeats: ref.Repeats, Session: runtime.SessionOptions{Threads: 2}}
 			got := map[string]float64{}
 			score := func(o proxies.Options, batch *data.Batch, names ...string) {
 				o.Proxies, o.Batch = names, batch
-				res, err := proxies.Score(fx.Model, o)
+				res, err := proxies.Score(model, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -70,7 +82,6 @@ func TestReinitProxiesMatchPyTorch(t *testing.T) {
 					}
 				}
 			}
-			batch := &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}
 			score(opts, batch, "zen", "linear_regions")
 			keep := opts
 			keep.KeepWeights = true

@@ -27,6 +27,8 @@ Definitions (written from PROXIES.md and the authors' code; docs/proxies.md list
   of every nn.ReLU call whose input is 4-D, flattened per sample and concatenated (16 x D), sign;
   score = number of distinct rows of the transpose (torch.unique(dim=0)); mean over the repeats.
 * reg_swap: swap x exp(-(P/1e6 - 1.5)^2 / 1.5), P = number of parameters.
+* thin: a two-layer, one-channel network exported here (reinit/thin.onnx), on which samples share
+  patterns (the fixture networks reach linear_regions' ceiling of 1000).
 * linear_regions: per repeat Kaiming re-initialisation, 1000 N(0,1) inputs of C x 3 x 3, the
   signs of every 4-D nn.ReLU call's output concatenated per sample; score = number of distinct
   rows; mean over the repeats.
@@ -47,7 +49,7 @@ sys.path.insert(0, HERE)
 import gen_proxies as gp  # noqa: E402
 from gen_new_proxies import splitmix  # noqa: E402
 
-MODELS = ["nb201_a", "nb201_b", "nb201_c", "resnet18"]
+MODELS = ["nb201_a", "nb201_b", "nb201_c", "resnet18", "thin"]
 OUT = os.path.join(HERE, "reinit")
 SEED = 3
 REPEATS = 2
@@ -183,10 +185,40 @@ def p_linear_regions(model, sample):
     return {"score": float(np.mean(counts)), "repeats": counts}
 
 
+class Thin(nn.Module):
+    """Two 1-channel Conv-BN-ReLU layers on 3x8x8 inputs: few enough neurons (18 at 3x3) that
+    samples share sign patterns, so that linear_regions and swap are checked below their ceilings."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 1, 3, padding=1, bias=False), nn.BatchNorm2d(1), nn.ReLU(),
+            nn.Conv2d(1, 1, 3, padding=1), nn.BatchNorm2d(1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(1, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.body(x)).flatten(1))
+
+
+def export_thin():
+    """Write reinit/thin.onnx (train-mode export: BatchNormalization kept); return the model."""
+    torch.manual_seed(0)
+    model = Thin()
+    model.train()
+    torch.onnx.export(model, torch.zeros(4, 3, 8, 8), os.path.join(OUT, "thin.onnx"), input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+                      opset_version=17, do_constant_folding=False, training=torch.onnx.TrainingMode.TRAINING)
+    return model
+
+
 def compute(name):
-    d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
-    model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
-    sample = list(x.shape[1:])
+    if name == "thin":
+        model, sample = export_thin(), [3, 8, 8]
+    else:
+        d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
+        model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
+        sample = list(x.shape[1:])
     swap, reg = p_swap(model, sample)
     return {
         "model": name,
