@@ -45,7 +45,11 @@ func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, err
 	sub := *s
 	sub.opts.Batch = first
 	sub.m = autodiff.WithStaticInputs(base, first.Input.Shape)
-	sub.dataShapes = engine.CachedShapeFinder(first.Input.Shape, s.opts.Session)
+	if sub.multi() {
+		sub.dataShapes = engine.CachedShapeFinderFor(sub.batchShapes(), s.opts.Session)
+	} else {
+		sub.dataShapes = engine.CachedShapeFinder(first.Input.Shape, s.opts.Session)
+	}
 	per := 1
 	if v.Perturb > 0 {
 		per = 2
