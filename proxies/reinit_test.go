@@ -1,6 +1,7 @@
 package proxies_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/internal/testort"
+	"github.com/zerocost/zerocost/internal/torchfixture"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 )
@@ -62,5 +64,36 @@ func TestReinitProxiesSayWhyTheyCannot(t *testing.T) {
 	}
 	if r, ok := res.Proxies["swap"]; !ok || r.Score < 1 {
 		t.Errorf("swap: want a score, got %v (%s)", r, res.Errors["swap"])
+	}
+}
+
+// TestZenNeedsNoBatch scores zen and linear_regions on thin.onnx (a static
+// 3×8×8 input) without a data batch: they draw their own inputs, at the
+// model's declared sample shape, and give the same score as with a batch
+// of that shape.
+func TestZenNeedsNoBatch(t *testing.T) {
+	testort.Init(t)
+	m, err := ox.Load(filepath.Join(torchfixture.Dir(), "..", "proxies", "reinit", "thin.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"zen", "linear_regions"}
+	without, err := proxies.Score(m, proxies.Options{Proxies: names, Repeats: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := proxies.Score(m, proxies.Options{Proxies: names, Repeats: 1, Batch: &data.Batch{Input: proxies.NormalInput([]int64{2, 3, 8, 8}, 9, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		a, ok1 := without.Proxies[n]
+		b, ok2 := with.Proxies[n]
+		if !ok1 || !ok2 {
+			t.Fatalf("%s: failed: %q / %q", n, without.Errors[n], with.Errors[n])
+		}
+		if a.Score != b.Score {
+			t.Errorf("%s: without a batch %v, with one %v", n, a.Score, b.Score)
+		}
 	}
 }
