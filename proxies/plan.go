@@ -42,9 +42,10 @@ const (
 type BNChoice int
 
 const (
-	BNFromOptions BNChoice = iota // Options.BN (train by default)
-	BNRemoved                     // identity everywhere
-	BNKeepTrain                   // train mode whatever Options.BN says
+	BNFromOptions  BNChoice = iota // Options.BN (train by default)
+	BNRemoved                      // identity everywhere
+	BNKeepTrain                    // train mode whatever Options.BN says
+	BNRunningStats                 // running statistics, even in a training-mode export (autodiff.BNRunning)
 )
 
 // Variant is a graph variant with its inputs. Proxies whose Variant is equal
@@ -86,16 +87,21 @@ type Signals struct {
 	ReluKernel bool
 	// LayerOutputs are the forward values of every layer's output tensor.
 	LayerOutputs bool
+	// SampleJacobian is each sample's Jacobian of the logits with respect
+	// to element 0 of every parameter tensor (run_jacobian.go), with
+	// BatchNormalization on its running statistics: K runs of one session.
+	SampleJacobian bool
 }
 
 func (a Signals) or(b Signals) Signals {
 	return Signals{
-		WeightGrads:   a.WeightGrads || b.WeightGrads,
-		Fisher:        a.Fisher || b.Fisher,
-		HVP:           a.HVP || b.HVP,
-		InputJacobian: a.InputJacobian || b.InputJacobian,
-		ReluKernel:    a.ReluKernel || b.ReluKernel,
-		LayerOutputs:  a.LayerOutputs || b.LayerOutputs,
+		WeightGrads:    a.WeightGrads || b.WeightGrads,
+		Fisher:         a.Fisher || b.Fisher,
+		HVP:            a.HVP || b.HVP,
+		InputJacobian:  a.InputJacobian || b.InputJacobian,
+		ReluKernel:     a.ReluKernel || b.ReluKernel,
+		LayerOutputs:   a.LayerOutputs || b.LayerOutputs,
+		SampleJacobian: a.SampleJacobian || b.SampleJacobian,
 	}
 }
 
@@ -103,15 +109,16 @@ func (a Signals) or(b Signals) Signals {
 type signals struct {
 	// runs holds one set per run (Variant.Split); the fields below are
 	// those of the first run.
-	runs    []*signals
-	grads   map[string][]float64 // by layer weight
-	fisher  map[string][]float64 // by layer output tensor
-	hvp     map[string][]float64 // by layer weight
-	hvpErr  error
-	jacob   *runtime.Tensor            // N × … input Jacobian
-	kernel  *runtime.Tensor            // N × N
-	outputs map[string]*runtime.Tensor // forward values by tensor name
-	synflow *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
+	runs     []*signals
+	grads    map[string][]float64 // by layer weight
+	fisher   map[string][]float64 // by layer output tensor
+	hvp      map[string][]float64 // by layer weight
+	hvpErr   error
+	jacob    *runtime.Tensor            // N × … input Jacobian
+	kernel   *runtime.Tensor            // N × N
+	outputs  map[string]*runtime.Tensor // forward values by tensor name
+	synflow  *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
+	jacobian *sampleJacobian            // Signals.SampleJacobian
 }
 
 // job is one variant with the proxies that share it.
