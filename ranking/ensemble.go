@@ -88,6 +88,8 @@ var Builtin = []Ensemble{
 		Doc: "AZ-NAS (Lee & Ham 2024): Σ log(rank/N) of expressivity, progressivity, trainability and complexity (FLOPs)"},
 	{Name: "vkdnw_agg", Method: LogRank, Components: comps("vkdnw", "az_expressivity", "az_trainability", "flops", "jacob_cov"),
 		Doc: "VKDNW_agg (Tybl & Neumann 2025): Σ log(rank/N) of vkdnw, AZ-NAS's expressivity and trainability, FLOPs and jacob_cov (the NB201 script's vkdnw_comb_rank)"},
+	{Name: "zc_sota", Method: LogRank, Components: comps("az_expressivity", "az_progressivity", "az_trainability", "flops", "vkdnw", "meco"),
+		Doc: "Σ log(rank/N) of the three best published zero-training families: AZ-NAS's four components, VKDNW and MeCo (fixed before any of them was measured here)"},
 	{Name: "zc_free", Method: LogRank, Components: comps("synflow", "params"),
 		Doc: "data-free: Σ log(rank/N) of synflow and the parameter count"},
 	{Name: "zc_data", Method: LogRank, Components: comps("synflow", "nwot", "jacob_cov", "snip"),
