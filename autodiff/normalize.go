@@ -158,7 +158,7 @@ func decomposeBatchNorm(e *emitter, n *onnx.NodeProto, bn BNMode, consumers map[
 		return nil
 	}
 	eps := ox.AttrFloatOr(n, "epsilon", 1e-5)
-	if bn == BNEval && ox.AttrIntOr(n, "training_mode", 0) == 0 {
+	if (bn == BNEval && ox.AttrIntOr(n, "training_mode", 0) == 0) || (bn == BNRunning && len(n.Input) >= 5 && n.Input[3] != "" && n.Input[4] != "") {
 		// Inference form: the running statistics are inputs 3 and 4. A node
 		// in training mode (BatchNorm without running statistics, as
 		// PyTorch's track_running_stats=False) uses batch statistics in every

@@ -20,6 +20,11 @@ const (
 	BNEval
 	// BNRemove replaces every BatchNormalization by the identity.
 	BNRemove
+	// BNRunning normalises with the running statistics (inputs 3 and 4)
+	// even where training_mode=1: PyTorch's model.eval() applied to a
+	// training-mode export, as VKDNW scores networks. A node without
+	// running statistics keeps batch statistics.
+	BNRunning
 )
 
 func (m BNMode) String() string {
@@ -30,6 +35,8 @@ func (m BNMode) String() string {
 		return "eval"
 	case BNRemove:
 		return "remove"
+	case BNRunning:
+		return "running"
 	}
 	return fmt.Sprintf("BNMode(%d)", int(m))
 }

@@ -11,12 +11,14 @@ var _ = register(Proxy{
 	Summary: "ℵ (VKDNW): the number of parameter tensors (weights and biases of rank ≥ 1)",
 	Variant: Variant{Graph: GraphStatic},
 	Reduce: func(s *scorer, _ *signals) (*ProxyResult, error) {
-		return &ProxyResult{Score: float64(s.parameterTensors())}, nil
+		return &ProxyResult{Score: float64(len(s.parameterNames()))}, nil
 	},
 })
 
-// parameterTensors counts the tensors paramCount counts the elements of.
-func (s *scorer) parameterTensors() int {
+// parameterNames lists the tensors paramCount counts the elements of: the
+// parameter initializers, then the Identity copies of them that PyTorch's
+// exporter makes of merged duplicates (each a parameter of its own).
+func (s *scorer) parameterNames() []string {
 	running := map[string]bool{}
 	for _, n := range s.m.Graph().GetNode() {
 		if n.GetOpType() == "BatchNormalization" && len(n.GetInput()) >= 5 {
@@ -25,17 +27,17 @@ func (s *scorer) parameterTensors() int {
 	}
 	g := s.fwd.Graph()
 	param := map[string]bool{}
-	count := 0
+	var names []string
 	for _, t := range g.GetInitializer() {
 		if engine.IsParameter(t) && !running[t.GetName()] {
 			param[t.GetName()] = true
-			count++
+			names = append(names, t.GetName())
 		}
 	}
 	for _, n := range g.GetNode() {
 		if n.GetOpType() == "Identity" && len(n.GetInput()) == 1 && param[n.GetInput()[0]] {
-			count++
+			names = append(names, n.GetOutput()[0])
 		}
 	}
-	return count
+	return names
 }

@@ -42,9 +42,10 @@ const (
 type BNChoice int
 
 const (
-	BNFromOptions BNChoice = iota // Options.BN (train by default)
-	BNRemoved                     // identity everywhere
-	BNKeepTrain                   // train mode whatever Options.BN says
+	BNFromOptions  BNChoice = iota // Options.BN (train by default)
+	BNRemoved                      // identity everywhere
+	BNKeepTrain                    // train mode whatever Options.BN says
+	BNRunningStats                 // running statistics, even in a training-mode export (autodiff.BNRunning)
 )
 
 // Variant is a graph variant with its inputs. Proxies whose Variant is equal
@@ -129,6 +130,10 @@ type Signals struct {
 	// over the neurons of the 4-D Relu inputs (TE-NAS's linear regions),
 	// packed in the graph (52 signs to a float64) and counted in Go.
 	RegionPatterns bool
+	// SampleJacobian is each sample's Jacobian of the logits with respect
+	// to element 0 of every parameter tensor (run_jacobian.go), with
+	// BatchNormalization on its running statistics: K runs of one session.
+	SampleJacobian bool
 }
 
 func (a Signals) or(b Signals) Signals {
@@ -143,6 +148,7 @@ func (a Signals) or(b Signals) Signals {
 		BNVariances:    a.BNVariances || b.BNVariances,
 		ReluPatterns:   a.ReluPatterns || b.ReluPatterns,
 		RegionPatterns: a.RegionPatterns || b.RegionPatterns,
+		SampleJacobian: a.SampleJacobian || b.SampleJacobian,
 	}
 }
 
@@ -159,6 +165,8 @@ type signals struct {
 	kernel  *runtime.Tensor            // N × N
 	outputs map[string]*runtime.Tensor // forward values by tensor name
 	synflow *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
+	// jacobian is Signals.SampleJacobian's.
+	jacobian *sampleJacobian
 	// features is the FeatureMap tensor (N×C×H×W).
 	features *runtime.Tensor
 	// variances holds the BNVariances by BatchNormalization input tensor.

@@ -15,6 +15,9 @@ import (
 // signal in need, runs it (once, or once per part of a split batch) and
 // reads the signals out.
 func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+	if need.SampleJacobian {
+		return s.runSampleJacobian(v)
+	}
 	if v.repeated() {
 		return s.runRepeats(v, need, ps)
 	}

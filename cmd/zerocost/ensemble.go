@@ -26,7 +26,7 @@ func (l *ensembleList) Set(s string) error {
 const ensembleHelp = "an ensemble column over the whole collection, computed when the results are reported (repeatable): " +
 	"NAME=METHOD:PROXY,PROXY,… with METHOD vote (the paper's majority vote: share of the other models beaten), " +
 	"meanrank (mean rank/N) or logrank (AZ-NAS's Σ log(rank/N)), -PROXY where lower is better; " +
-	"or a built-in name (paper_vote, te_nas, az_nas, zc_free, zc_data), builtin for every built-in whose proxies are present, none for none"
+	"or a built-in name (paper_vote, te_nas, az_nas, vkdnw_agg, zc_sota, zc_free, zc_data), builtin for every built-in whose proxies are present, none for none"
 
 // resolve turns the flag's values into ensembles over the columns present
 // (proxy names); "builtin" adds every built-in ensemble whose components
