@@ -40,9 +40,16 @@ type reinitReference struct {
 // apart: about 1e-5 of log Δ); the pattern counts are integers that a sign
 // flipped by float32 round-off at a neuron within 1e-7 of zero could move
 // by one, far below 1e-3 of counts in the thousands (linear_regions: 1000).
+// The suite checks nb201_b, nb201_c and thin (about 40 s on 2 shared
+// cores: zen's 2 × 2 passes of 64 samples); ZEROCOST_FULL_PARITY=1 adds
+// nb201_a and resnet18, whose references are committed too.
 func TestReinitProxiesMatchPyTorch(t *testing.T) {
 	testort.Init(t)
-	for _, name := range []string{"nb201_a", "nb201_b", "nb201_c", "resnet18", "thin"} {
+	models := []string{"nb201_b", "nb201_c", "thin"}
+	if os.Getenv("ZEROCOST_FULL_PARITY") == "1" {
+		models = []string{"nb201_a", "nb201_b", "nb201_c", "resnet18", "thin"}
+	}
+	for _, name := range models {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "reinit", name+".json"))
 			if err != nil {
