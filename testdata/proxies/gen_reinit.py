@@ -35,6 +35,7 @@ Definitions (written from PROXIES.md and the authors' code; docs/proxies.md list
 """
 
 import argparse
+import io
 import json
 import math
 import os
@@ -201,20 +202,28 @@ class Thin(nn.Module):
         return self.fc(self.pool(self.body(x)).flatten(1))
 
 
-def export_thin():
-    """Write reinit/thin.onnx (train-mode export: BatchNormalization kept); return the model."""
+def export_thin(verify):
+    """Export Thin (train mode: BatchNormalization kept) to reinit/thin.onnx, or with verify check
+    that the committed file has the same bytes; return the model."""
     torch.manual_seed(0)
     model = Thin()
     model.train()
-    torch.onnx.export(model, torch.zeros(4, 3, 8, 8), os.path.join(OUT, "thin.onnx"), input_names=["input"],
+    buf = io.BytesIO()
+    torch.onnx.export(model, torch.zeros(4, 3, 8, 8), buf, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
                       opset_version=17, do_constant_folding=False, training=torch.onnx.TrainingMode.TRAINING)
+    path = os.path.join(OUT, "thin.onnx")
+    if verify:
+        if open(path, "rb").read() != buf.getvalue():
+            raise RuntimeError("%s differs from a fresh export" % path)
+    else:
+        open(path, "wb").write(buf.getvalue())
     return model
 
 
-def compute(name):
+def compute(name, verify=False):
     if name == "thin":
-        model, sample = export_thin(), [3, 8, 8]
+        model, sample = export_thin(verify), [3, 8, 8]
     else:
         d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
         model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
@@ -245,7 +254,7 @@ def main():
     errs = []
     for n in args.models or MODELS:
         path = os.path.join(OUT, n + ".json")
-        r = compute(n)
+        r = compute(n, args.verify)
         if args.verify:
             e = []
             gp.compare(r, json.load(open(path)), n, e)
