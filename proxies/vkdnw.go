@@ -21,8 +21,10 @@ import (
 // ℵ the number of parameter tensors (the proxy `layers`), so networks rank
 // by ℵ first and by H among equal ℵ as the authors' (ℵ, H) ranking does
 // (H ≤ log 9 < ℵ's step of 1 only roughly: see docs/proxies.md).
-// BatchNormalization runs on its running statistics (the code's
-// model.eval()); the batch is the data batch (random N(0,1) by default,
+// The layer weights are re-initialised Kaiming-normal fan-in, seeded
+// (biases 0, BatchNormalization scale 1 and bias 0: the code's init_model;
+// Options.KeepWeights keeps the file's). BatchNormalization runs on its
+// running statistics (the code's model.eval()); the batch is the data batch (random N(0,1) by default,
 // as the PROXIES.md definition; real images with --data, as the
 // NAS-Bench-201 script).
 var _ = register(Proxy{
@@ -54,7 +56,7 @@ var _ = register(Proxy{
 	},
 })
 
-var vkdnwVariant = Variant{Graph: GraphData, Head: HeadOutputSum, BN: BNRunningStats}
+var vkdnwVariant = Variant{Graph: GraphData, Head: HeadOutputSum, BN: BNRunningStats, Init: InitKaimingFanIn}
 
 // vkdnwAlpha is the code's α = 0.05 as torch.float16 stores it.
 const vkdnwAlpha = 0.0500030517578125
