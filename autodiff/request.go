@@ -114,6 +114,11 @@ type Request struct {
 	// Σ over Relu nodes of c·cᵀ + (1−c)·(1−c)ᵀ with c = (Relu input > 0)
 	// flattened per sample.
 	ReluKernel bool
+	// Covariance lists tensors (N×C×…) whose C×C channel covariance, in
+	// float64, is returned under CovarianceName (AZ-NAS's expressivity).
+	Covariance []string
+	// Transfer lists AZ-NAS transfer matrices to return (see Transfer).
+	Transfer []Transfer
 }
 
 // FisherTensor is a layer activation and the axis of its channels.

@@ -24,6 +24,10 @@ const (
 	// removed (and the model rescaled to carry magnitudes beyond float32 in
 	// log10) or, with BN set to BNKeepTrain, kept in train mode.
 	GraphSynflow
+	// GraphStages is the model on the data batch with its stage tensors
+	// (onnximport.Stages) read out, and the model cut at those tensors for
+	// vector–Jacobian products of each block alone (run_stages.go).
+	GraphStages
 )
 
 // HeadChoice is the scalar a variant's gradients are taken of.
@@ -86,6 +90,13 @@ type Signals struct {
 	ReluKernel bool
 	// LayerOutputs are the forward values of every layer's output tensor.
 	LayerOutputs bool
+	// StageCovariances are the C×C channel covariances of every stage
+	// tensor (GraphStages), reduced in the graph.
+	StageCovariances bool
+	// StageTransfers are AZ-NAS's transfer matrices of every block between
+	// consecutive stages (GraphStages): a seeded ±1 cotangent on the block's
+	// output pulled back to its input, reduced in the graph.
+	StageTransfers bool
 }
 
 func (a Signals) or(b Signals) Signals {
@@ -96,6 +107,9 @@ func (a Signals) or(b Signals) Signals {
 		InputJacobian: a.InputJacobian || b.InputJacobian,
 		ReluKernel:    a.ReluKernel || b.ReluKernel,
 		LayerOutputs:  a.LayerOutputs || b.LayerOutputs,
+
+		StageCovariances: a.StageCovariances || b.StageCovariances,
+		StageTransfers:   a.StageTransfers || b.StageTransfers,
 	}
 }
 
@@ -112,6 +126,7 @@ type signals struct {
 	kernel  *runtime.Tensor            // N × N
 	outputs map[string]*runtime.Tensor // forward values by tensor name
 	synflow *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
+	stages  *stageSignals              // GraphStages
 }
 
 // job is one variant with the proxies that share it.
@@ -225,6 +240,8 @@ func (s *scorer) runVariant(v Variant, need Signals, ps []*Proxy) (sig *signals,
 		return s.runData(v, need, ps)
 	case GraphSynflow:
 		return s.runSynflow(v)
+	case GraphStages:
+		return s.runStages(v, need)
 	}
 	return nil, fmt.Errorf("proxies: unknown graph kind %d", v.Graph)
 }

@@ -1,0 +1,175 @@
+package proxies
+
+import (
+	"fmt"
+
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/engine"
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// stageSignals are what a GraphStages variant's runs read out.
+type stageSignals struct {
+	// tensors are the stage tensors f_0..f_L (onnximport.Stages).
+	tensors []string
+	// cov is the C×C channel covariance of each stage (row-major), and
+	// channels its C.
+	cov      map[string][]float64
+	channels map[string]int
+	// pairs are the blocks f_l → f_{l+1}, l = 0..L−1, with their transfer
+	// matrices (StageTransfers).
+	pairs []stagePair
+}
+
+// stagePair is one block between consecutive stages: M = G_inᵀ·G_out / rows
+// (rows × cols), and whether the block passed the cotangent through
+// unchanged (AZ-NAS's identity block).
+type stagePair struct {
+	from, to   string
+	m          []float64
+	rows, cols int
+	identity   bool
+}
+
+// runStages runs the model on the data batch in train mode with its stage
+// tensors (and their covariances) as outputs, then, for StageTransfers, the
+// model cut at the stages (autodiff.CutAtStages), fed with the stage values
+// of the first run and a seeded ±1 cotangent per stage, whose gradients with
+// respect to the cut inputs are each block's vector–Jacobian product: one
+// gradient graph for every block, two runs in all.
+func (s *scorer) runStages(v Variant, need Signals) (*signals, error) {
+	if s.headErr != "" {
+		return nil, fmt.Errorf("%s", s.headErr)
+	}
+	st, err := s.m.Stages(s.head)
+	if err != nil {
+		return nil, err
+	}
+	if st.Fallback {
+		s.res.Notes = append(s.res.Notes, "AZ-NAS stages: "+st.Why)
+	}
+	if len(st.Tensors) < 2 {
+		return nil, fmt.Errorf("proxies: %s has %d stage tensor(s) (`zerocost layers` lists them); AZ-NAS compares consecutive stages and needs at least 2", s.m.Name(), len(st.Tensors))
+	}
+	req := autodiff.Request{Head: autodiff.HeadSum, Output: s.head, BN: autodiff.BNTrain, ExtraOutputs: st.Tensors}
+	if need.StageCovariances {
+		req.Covariance = st.Tensors
+	}
+	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	if err != nil {
+		return nil, err
+	}
+	defer g.Destroy()
+	feeds := s.feeds()
+	res, err := g.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	sig := &stageSignals{tensors: st.Tensors, cov: map[string][]float64{}, channels: map[string]int{}}
+	dims := map[string][]int64{}
+	for _, t := range st.Tensors {
+		v := res[t]
+		if v == nil || len(v.Shape) < 2 {
+			return nil, fmt.Errorf("proxies: %s: stage tensor %q has no channel axis", s.m.Name(), t)
+		}
+		dims[t] = v.Shape
+		sig.channels[t] = int(v.Shape[1])
+		if need.StageCovariances {
+			sig.cov[t] = res[autodiff.CovarianceName(t)].Float64s()
+		}
+	}
+	if need.StageTransfers {
+		if err := s.stageTransfers(sig, res, dims, feeds); err != nil {
+			return nil, err
+		}
+	}
+	return &signals{stages: sig}, nil
+}
+
+// stageTransfers fills sig.pairs from the cut graph's run.
+func (s *scorer) stageTransfers(sig *stageSignals, fwd map[string]*runtime.Tensor, dims map[string][]int64, feeds map[string]*runtime.Tensor) error {
+	ts := sig.tensors
+	cut, err := autodiff.CutAtStages(s.m, ts, dims)
+	if err != nil {
+		return err
+	}
+	req := autodiff.Request{Head: autodiff.HeadSum, Output: autodiff.CutHeadOutput, BN: autodiff.BNTrain}
+	extra := map[string][]int64{}
+	cutFeeds := map[string]*runtime.Tensor{}
+	for k, v := range feeds {
+		cutFeeds[k] = v
+	}
+	for l := range len(ts) - 1 {
+		in, out := ts[l], ts[l+1]
+		stride, err := unshuffleStride(dims[in], dims[out])
+		if err != nil {
+			return fmt.Errorf("proxies: %s: AZ-NAS trainability from stage %q to %q: %w", s.m.Name(), in, out, err)
+		}
+		req.WRT = append(req.WRT, autodiff.CutInput(in))
+		req.Transfer = append(req.Transfer, autodiff.Transfer{In: autodiff.CutInput(in), Seed: autodiff.CutSeed(out), Stride: stride})
+		extra[autodiff.CutInput(in)] = dims[in]
+		extra[autodiff.CutSeed(out)] = dims[out]
+		cutFeeds[autodiff.CutInput(in)] = fwd[in]
+		cutFeeds[autodiff.CutSeed(out)] = runtime.NewFloat32(dims[out], signCotangent(s.opts.Seed, l+1, runtime.NumElements(dims[out])))
+	}
+	g, err := engine.NewGradient(cut, s.withShapes(engine.Options{Request: req, Session: s.opts.Session}, extra))
+	if err != nil {
+		return err
+	}
+	defer g.Destroy()
+	res, err := g.Run(cutFeeds)
+	if err != nil {
+		return err
+	}
+	for l := range len(ts) - 1 {
+		in, out := ts[l], ts[l+1]
+		m := res[autodiff.TransferName(autodiff.CutInput(in))]
+		p := stagePair{from: in, to: out, m: m.Float64s(), rows: int(m.Shape[0]), cols: int(m.Shape[1])}
+		if d := res[autodiff.IdentityName(autodiff.CutInput(in))]; d != nil && d.Float64s()[0] == 0 {
+			p.identity = true
+		}
+		sig.pairs = append(sig.pairs, p)
+	}
+	return nil
+}
+
+// unshuffleStride is the pixel-unshuffle factor that brings the gradient of
+// a block's input (N×C×H×W) to its output's resolution, as AZ-NAS's
+// int(H_in/H_out): 1 when the resolutions agree.
+func unshuffleStride(in, out []int64) (int64, error) {
+	if len(in) != len(out) {
+		return 0, fmt.Errorf("the stages have ranks %d and %d", len(in), len(out))
+	}
+	if len(in) != 4 {
+		for i := 2; i < len(in); i++ {
+			if in[i] != out[i] {
+				return 0, fmt.Errorf("shapes %v and %v: resolution changes are read only on N×C×H×W tensors", in, out)
+			}
+		}
+		return 1, nil
+	}
+	if in[2] == out[2] && in[3] == out[3] {
+		return 1, nil
+	}
+	s := in[2] / out[2]
+	if s < 2 || in[2] != s*out[2] || in[3] != s*out[3] {
+		return 0, fmt.Errorf("shapes %v and %v: the resolution does not shrink by one integer factor, so the gradient cannot be pixel-unshuffled onto the output", in, out)
+	}
+	return s, nil
+}
+
+// signCotangent returns n values ±1 for stage l: the top bit of the j-th
+// SplitMix64 output from the stage's seed splitMix(seed, l) (1 → +1,
+// 0 → −1), as the PyTorch reference draws them
+// (testdata/proxies/gen_az_nas.py).
+func signCotangent(seed uint64, l, n int) []float32 {
+	ls := splitMix(seed, uint64(l))
+	out := make([]float32, n)
+	for j := range out {
+		out[j] = -1
+		if splitMix(ls, uint64(j+1))>>63 == 1 {
+			out[j] = 1
+		}
+	}
+	return out
+}
