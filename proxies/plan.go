@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerocost/zerocost/runtime"
+	"gonum.org/v1/gonum/mat"
 )
 
 // GraphKind is how a variant's graph is made and run.
@@ -28,6 +29,9 @@ const (
 	// (onnximport.Stages) read out, and the model cut at those tensors for
 	// vector–Jacobian products of each block alone (run_stages.go).
 	GraphStages
+	// GraphNTK is the model on the data batch differentiated once per
+	// sample with a fed cotangent on the head (ntk_cond.go).
+	GraphNTK
 )
 
 // HeadChoice is the scalar a variant's gradients are taken of.
@@ -127,6 +131,7 @@ type signals struct {
 	outputs map[string]*runtime.Tensor // forward values by tensor name
 	synflow *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
 	stages  *stageSignals              // GraphStages
+	ntk     []*mat.SymDense            // GraphNTK: one B×B kernel per repeat
 }
 
 // job is one variant with the proxies that share it.
@@ -242,6 +247,8 @@ func (s *scorer) runVariant(v Variant, need Signals, ps []*Proxy) (sig *signals,
 		return s.runSynflow(v)
 	case GraphStages:
 		return s.runStages(v, need)
+	case GraphNTK:
+		return s.runNTK(v)
 	}
 	return nil, fmt.Errorf("proxies: unknown graph kind %d", v.Graph)
 }

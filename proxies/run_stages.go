@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/engine"
@@ -48,6 +49,9 @@ func (s *scorer) runStages(v Variant, need Signals) (*signals, error) {
 	if st.Fallback {
 		s.res.Notes = append(s.res.Notes, "AZ-NAS stages: "+st.Why)
 	}
+	if st.Tensors, err = s.featureMaps(st.Tensors); err != nil {
+		return nil, err
+	}
 	if len(st.Tensors) < 2 {
 		return nil, fmt.Errorf("proxies: %s has %d stage tensor(s) (`zerocost layers` lists them); AZ-NAS compares consecutive stages and needs at least 2", s.m.Name(), len(st.Tensors))
 	}
@@ -84,6 +88,29 @@ func (s *scorer) runStages(v Variant, need Signals) (*signals, error) {
 		}
 	}
 	return &signals{stages: sig}, nil
+}
+
+// featureMaps keeps the stage tensors that are feature maps, N×C×H×W (the
+// features AZ-NAS reads): a stage after the global pooling (a flattened
+// N×C vector, which an export's Reshape makes a stage) is left out, with a
+// note.
+func (s *scorer) featureMaps(ts []string) ([]string, error) {
+	shapes, err := s.dataShapes(s.fwd)
+	if err != nil {
+		return nil, err
+	}
+	var keep, left []string
+	for _, t := range ts {
+		if info, ok := shapes[t]; ok && len(info.Dims) == 4 {
+			keep = append(keep, t)
+		} else {
+			left = append(left, t)
+		}
+	}
+	if len(left) > 0 {
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("AZ-NAS reads the %d stage tensors that are N×C×H×W feature maps; %d other(s) left out: %s", len(keep), len(left), strings.Join(left, ", ")))
+	}
+	return keep, nil
 }
 
 // stageTransfers fills sig.pairs from the cut graph's run.
