@@ -180,7 +180,7 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		}
 	}
 	if req.ReluKernel {
-		if err := emitReluKernel(e, nodes); err != nil {
+		if err := emitReluKernel(e, nodes, false, ReluKernelOutput); err != nil {
 			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 		}
 	}
@@ -193,6 +193,9 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		if err := emitTransfer(e, tr, gradOf(tr.In)); err != nil {
 			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 		}
+	}
+	if err := emitSignals(e, req, nodes, inits, res); err != nil {
+		return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 	}
 	have := map[string]bool{}
 	for _, o := range g.GetOutput() {
@@ -422,16 +425,20 @@ func emitFisher(e *emitter, ft FisherTensor, grad string) error {
 	return nil
 }
 
-// emitReluKernel adds ReluKernelOutput, the NASWOT kernel over every Relu.
-func emitReluKernel(e *emitter, nodes []*onnx.NodeProto) error {
+// emitReluKernel adds output, the NASWOT kernel over every Relu (only
+// those whose input has rank 4 with rank4).
+func emitReluKernel(e *emitter, nodes []*onnx.NodeProto, rank4 bool, output string) error {
 	var terms []string
 	for _, n := range nodes {
 		if n.GetOpType() != "Relu" {
 			continue
 		}
 		x := n.GetInput()[0]
+		if rank4 && len(e.shapes[x].Dims) != 4 {
+			continue
+		}
 		elem := e.elem(x)
-		base := "zerocost_nwot/" + sanitize(n.GetName())
+		base := output + "/" + sanitize(n.GetName())
 		c := e.node(base+"/code", "Cast", []string{e.node(base+"/active", "Greater", []string{x, e.scalar(0, elem)})}, ox.AttrInt("to", int64(ox.Double)))
 		c = e.node(base+"/flat", "Flatten", []string{c}, ox.AttrInt("axis", 1))
 		notc := e.node(base+"/inactive", "Sub", []string{e.scalar(1, ox.Double), c})
@@ -441,10 +448,13 @@ func emitReluKernel(e *emitter, nodes []*onnx.NodeProto) error {
 		terms = append(terms, k1, k0)
 	}
 	if len(terms) == 0 {
+		if rank4 {
+			return fmt.Errorf("the model has no Relu on a 4-D (N×C×H×W) tensor: the activation-pattern kernel is undefined")
+		}
 		return fmt.Errorf("the model has no Relu: the NASWOT kernel is undefined")
 	}
-	e.g.Node = append(e.g.Node, ox.Node("Sum", e.fresh(ReluKernelOutput), terms, []string{ReluKernelOutput}))
-	e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: ReluKernelOutput})
+	e.g.Node = append(e.g.Node, ox.Node("Sum", e.fresh(output), terms, []string{output}))
+	e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: output})
 	return nil
 }
 

@@ -119,7 +119,35 @@ type Request struct {
 	Covariance []string
 	// Transfer lists AZ-NAS transfer matrices to return (see Transfer).
 	Transfer []Transfer
+	// ReluKernel4 adds ReluKernel4Output: the same kernel over the Relu
+	// nodes whose input has rank 4 only (the ReLUs that SWAP's and TE-NAS's
+	// hooks read: `len(input[0].size()) == 4`). Two samples share every
+	// activation pattern exactly when their entry equals the diagonal's.
+	ReluKernel4 bool
+	// ReluCodes, when N > 0, adds ReluCodeName(node) for every Relu node
+	// whose input has rank 4 and N samples on axis 0: Σ_i 2^i · (x_i > 0)
+	// over the batch axis, in float64, one code per neuron (C×H×W): the
+	// neuron's sign pattern over the samples (SWAP), packed in the graph so
+	// that only one value per neuron leaves it. N is at most 53.
+	ReluCodes int
+	// Variances lists tensors (N×C×…) whose per-channel variance over every
+	// axis but 1 (the population variance, as train-mode BatchNormalization
+	// normalises with) is returned under VarianceName, C values each.
+	Variances []string
+	// Fed lists float initializers to make graph inputs without
+	// differentiating with respect to them (Result.Params), so that one
+	// session runs with several sets of weights (re-initialisations).
+	Fed []string
 }
+
+// ReluKernel4Output is the output that holds Request.ReluKernel4's kernel.
+const ReluKernel4Output = "zerocost_regions/kernel"
+
+// ReluCodeName returns the output holding the packed sign codes of a Relu node.
+func ReluCodeName(node string) string { return "zerocost_swap/" + node }
+
+// VarianceName returns the output holding the per-channel variance of tensor.
+func VarianceName(tensor string) string { return "zerocost_var/" + tensor }
 
 // FisherTensor is a layer activation and the axis of its channels.
 type FisherTensor struct {

@@ -75,6 +75,34 @@ type Variant struct {
 	// reduction that float32 round-off would dominate (zico's ratios of
 	// nearly equal gradients).
 	Float64 bool
+	// Init re-initialises the layer weights before each repeat (reinit.go:
+	// InitNormal, InitKaimingFanIn; seeded from Options.Seed and the repeat
+	// index), unless Options.KeepWeights is set. InitFile (the default) keeps
+	// the file's weights.
+	Init InitChoice
+	// Input is where the batch comes from: the data batch (InputData, cut
+	// to Samples when set) or a seeded N(0, 1) batch of Batch samples
+	// (InputNormal), drawn anew for each repeat.
+	Input InputChoice
+	// Batch is the size of an InputNormal batch.
+	Batch int
+	// InputHW, when set, makes an InputNormal batch C×InputHW×InputHW
+	// (TE-NAS's linear regions: 3) whatever the data's resolution.
+	InputHW int
+	// Repeats runs the variant this many times (0: once; Options.Repeats
+	// overrides it), each with its own re-initialisation and generated
+	// batch, on one graph and session: signals.runs holds one set per repeat.
+	Repeats int
+	// Perturb, when set, runs each repeat a second time on x + Perturb·ε,
+	// ε another seeded N(0, 1) batch (Zen-NAS's mixup, 0.01), with the same
+	// weights: the signals of that run are in signals.perturbed.
+	Perturb float64
+}
+
+// repeated reports whether a variant goes through runRepeats: it
+// re-initialises, generates its input or repeats.
+func (v Variant) repeated() bool {
+	return v.Init != InitFile || v.Input != InputData || v.Repeats > 0 || v.Perturb > 0
 }
 
 // Signals are what a proxy reads from its variant's runs. The planner ORs
@@ -94,6 +122,20 @@ type Signals struct {
 	ReluKernel bool
 	// LayerOutputs are the forward values of every layer's output tensor.
 	LayerOutputs bool
+	// FeatureMap is the forward value of the last feature map before global
+	// pooling (featureMap: the input of the last GlobalAveragePool, or
+	// ReduceMean over H and W, on the way to the head), into Go.
+	FeatureMap bool
+	// BNVariances are the per-channel batch variances of the input of every
+	// BatchNormalization node, reduced in the graph (C values each).
+	BNVariances bool
+	// ReluPatterns is the number of distinct sign patterns of the neurons
+	// of the 4-D Relu inputs over the samples (SWAP), packed in the graph
+	// (one code per neuron) and counted in Go as each run ends.
+	ReluPatterns bool
+	// RegionKernel is the N×N kernel of agreeing ReLU signs over the 4-D
+	// Relu inputs (TE-NAS's linear regions), reduced in the graph.
+	RegionKernel bool
 	// StageCovariances are the C×C channel covariances of every stage
 	// tensor (GraphStages), reduced in the graph.
 	StageCovariances bool
@@ -111,6 +153,10 @@ func (a Signals) or(b Signals) Signals {
 		InputJacobian: a.InputJacobian || b.InputJacobian,
 		ReluKernel:    a.ReluKernel || b.ReluKernel,
 		LayerOutputs:  a.LayerOutputs || b.LayerOutputs,
+		FeatureMap:    a.FeatureMap || b.FeatureMap,
+		BNVariances:   a.BNVariances || b.BNVariances,
+		ReluPatterns:  a.ReluPatterns || b.ReluPatterns,
+		RegionKernel:  a.RegionKernel || b.RegionKernel,
 
 		StageCovariances: a.StageCovariances || b.StageCovariances,
 		StageTransfers:   a.StageTransfers || b.StageTransfers,
@@ -119,8 +165,8 @@ func (a Signals) or(b Signals) Signals {
 
 // signals are the values one variant's runs produced.
 type signals struct {
-	// runs holds one set per run (Variant.Split); the fields below are
-	// those of the first run.
+	// runs holds one set per run (Variant.Split, Variant.PerSample) or per
+	// repeat (Variant.Repeats); the fields below are those of the first run.
 	runs    []*signals
 	grads   map[string][]float64 // by layer weight
 	fisher  map[string][]float64 // by layer output tensor
@@ -130,8 +176,19 @@ type signals struct {
 	kernel  *runtime.Tensor            // N × N
 	outputs map[string]*runtime.Tensor // forward values by tensor name
 	synflow *ProxyResult               // GraphSynflow: the score, already reduced (see synflow.go)
-	stages  *stageSignals              // GraphStages
-	ntk     []*mat.SymDense            // GraphNTK: one B×B kernel per repeat
+	// features is the FeatureMap tensor (N×C×H×W).
+	features *runtime.Tensor
+	// variances holds the BNVariances by BatchNormalization input tensor.
+	variances map[string][]float64
+	// patterns is the ReluPatterns count.
+	patterns int
+	// regions is the RegionKernel (N × N).
+	regions *runtime.Tensor
+	// perturbed holds the signals of the run on the perturbed batch
+	// (Variant.Perturb), with the same weights.
+	perturbed *signals
+	stages    *stageSignals   // GraphStages
+	ntk       []*mat.SymDense // GraphNTK: one B×B kernel per repeat
 }
 
 // job is one variant with the proxies that share it.

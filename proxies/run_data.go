@@ -15,19 +15,40 @@ import (
 // signal in need, runs it (once, or once per part of a split batch) and
 // reads the signals out.
 func (s *scorer) runData(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+	if v.repeated() {
+		return s.runRepeats(v, need, ps)
+	}
 	if v.Split > 1 || v.Samples > 0 || v.PerSample {
 		return s.runParts(v, need, ps)
 	}
-	return s.runGraph(v, need, ps, []*data.Batch{nil})
+	return s.runGraph(v, need, ps, 1, func(int) (runSpec, error) { return runSpec{}, nil })
+}
+
+// runSpec is one run of a variant's graph: its batch (nil: the scorer's
+// own) and, for a re-initialised variant, the layer weights to feed.
+type runSpec struct {
+	batch   *data.Batch
+	weights map[string]*runtime.Tensor
+}
+
+// partsOf returns the runSpec function of a list of batches.
+func partsOf(parts []*data.Batch) func(int) (runSpec, error) {
+	return func(i int) (runSpec, error) { return runSpec{batch: parts[i]}, nil }
 }
 
 // runGraph builds the variant's graph at the shape of s's batch and runs it
-// on each of parts (nil: s's batch itself), all of that shape.
-func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Batch) (*signals, error) {
+// n times, run i on spec(i)'s batch and weights (all of s's batch's shape).
+func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, n int, spec func(i int) (runSpec, error)) (*signals, error) {
 	if s.headErr != "" {
 		return nil, errors.New(s.headErr)
 	}
 	req := autodiff.Request{Output: s.head, BN: s.opts.BN}
+	fed := v.Init != InitFile && !s.opts.KeepWeights
+	if fed {
+		for _, l := range s.layers {
+			req.Fed = append(req.Fed, l.Param)
+		}
+	}
 	if v.BN == BNRemoved {
 		req.BN = autodiff.BNRemove
 	} else if v.BN == BNKeepTrain {
@@ -78,6 +99,21 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Ba
 		}
 	}
 	req.ReluKernel = need.ReluKernel
+	req.ReluKernel4 = need.RegionKernel
+	if need.ReluPatterns {
+		req.ReluCodes = int(s.opts.Batch.Input.Shape[0])
+	}
+	feature := ""
+	if need.FeatureMap {
+		var err error
+		if feature, err = s.featureMap(); err != nil {
+			return nil, err
+		}
+		req.ExtraOutputs = append(req.ExtraOutputs, feature)
+	}
+	if need.BNVariances {
+		req.Variances = s.bnInputs()
+	}
 	if need.LayerOutputs {
 		for _, l := range s.layers {
 			req.ExtraOutputs = append(req.ExtraOutputs, l.Outputs...)
@@ -91,7 +127,7 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Ba
 		}
 		find, session.Optimization = nil, "basic" // higher levels fuse into contrib ops without float64 kernels
 	}
-	g, err := engine.NewGradient(m, s.withShapes(engine.Options{Request: req, Session: session, Shapes: find}, nil))
+	g, err := engine.NewGradient(m, s.withShapes(engine.Options{Request: req, Session: session, Shapes: find, FeedParams: fed}, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -100,12 +136,16 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Ba
 		s.shapes = g.Shapes
 	}
 	all := &signals{}
-	for i, part := range parts {
-		sub := *s // the part's batch: its feeds and labels
-		if part != nil {
-			sub.opts.Batch = part
+	for i := range n {
+		run, err := spec(i)
+		if err != nil {
+			return nil, err
 		}
-		sig, err := sub.runOnce(g, v, need, ps, info, ce, why, target, i == 0)
+		sub := *s // the part's batch: its feeds and labels
+		if run.batch != nil {
+			sub.opts.Batch = run.batch
+		}
+		sig, err := sub.runOnce(g, v, need, ps, info, ce, why, target, feature, run.weights, i == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +157,7 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, parts []*data.Ba
 }
 
 // runOnce feeds one batch to a variant's graph and reads the signals out.
-func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Proxy, info []int64, ce bool, why, target string, note bool) (*signals, error) {
+func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Proxy, info []int64, ce bool, why, target, feature string, weights map[string]*runtime.Tensor, note bool) (*signals, error) {
 	feeds := s.feeds()
 	if v.Float64 {
 		for name, t := range feeds {
@@ -125,6 +165,16 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 				feeds[name] = runtime.NewFloat64(t.Shape, t.Float64s())
 			}
 		}
+	}
+	for _, p := range g.Params {
+		if weights == nil {
+			break // the file's weights: the initializers' own values
+		}
+		w, ok := weights[p]
+		if !ok {
+			return nil, fmt.Errorf("proxies: internal error: no re-initialised value for weight %q", p)
+		}
+		feeds[p] = w
 	}
 	if ce {
 		labels, how, err := s.labelsFor(info, g.ClassAxis, g.Classes)
@@ -170,6 +220,21 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 				sig.outputs[o] = res[o]
 			}
 		}
+	}
+	if need.FeatureMap {
+		sig.features = res[feature]
+	}
+	if need.BNVariances {
+		sig.variances = map[string][]float64{}
+		for _, t := range s.bnInputs() {
+			sig.variances[t] = res[autodiff.VarianceName(t)].Float64s()
+		}
+	}
+	if need.ReluPatterns {
+		sig.patterns = distinctCodes(res)
+	}
+	if need.RegionKernel {
+		sig.regions = res[autodiff.ReluKernel4Output]
 	}
 	return sig, nil
 }
@@ -250,7 +315,7 @@ func (s *scorer) runParts(v Variant, need Signals, ps []*Proxy) (*signals, error
 	} else {
 		sub.dataShapes = engine.CachedShapeFinder(parts[0].Input.Shape, s.opts.Session)
 	}
-	return sub.runGraph(v, need, ps, parts)
+	return sub.runGraph(v, need, ps, len(parts), partsOf(parts))
 }
 
 // batchPart returns samples from..to of a batch (labels and the other

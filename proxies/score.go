@@ -35,6 +35,14 @@ type Options struct {
 	// Head is the head of the weight-gradient proxies: HeadAuto (""), HeadCE
 	// or HeadSum.
 	Head string
+	// Repeats, when > 0, overrides the number of repeats of the proxies
+	// that re-initialise the weights or draw their input (Variant.Repeats:
+	// zen and swap 32, linear_regions 3).
+	Repeats int
+	// KeepWeights runs the re-initialising proxies on the file's weights,
+	// biases and normalisation parameters (no re-initialisation), so that
+	// they can be checked against a reference on the same weights.
+	KeepWeights bool
 }
 
 // ErrNoLayers is returned for a model without Conv, Gemm or MatMul layers.

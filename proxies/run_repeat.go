@@ -1,0 +1,182 @@
+package proxies
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
+	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
+	"github.com/zerocost/zerocost/runtime"
+)
+
+// runRepeats runs a variant that re-initialises the weights, draws its
+// input or repeats (Variant.Init, Input, Repeats, Perturb): one graph at the
+// batch's shape, in which the layer weights are inputs when they are
+// re-initialised, and one run per repeat (two with Perturb), each repeat
+// with its own seeded weights and batch. signals.runs holds one set per
+// repeat; a perturbed run's signals hang from its repeat's (perturbed).
+func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, error) {
+	if v.Split > 1 || v.PerSample {
+		return nil, fmt.Errorf("proxies: internal error: %s: a repeated variant cannot also split the batch", proxyNames(ps)[0])
+	}
+	first, _, err := s.variantBatch(v, 0)
+	if err != nil {
+		return nil, err
+	}
+	base := s.loose
+	if base == nil {
+		base = s.m
+	}
+	reinit := v.Init != InitFile && !s.opts.KeepWeights
+	if reinit {
+		if base, err = resetBiasesAndNorms(base, s.layers); err != nil {
+			return nil, err
+		}
+	}
+	sub := *s
+	sub.opts.Batch = first
+	sub.m = autodiff.WithStaticInputs(base, first.Input.Shape)
+	sub.dataShapes = engine.CachedShapeFinder(first.Input.Shape, s.opts.Session)
+	per := 1
+	if v.Perturb > 0 {
+		per = 2
+	}
+	repeats := s.repeats(v)
+	var weights map[string]*runtime.Tensor
+	x, mixed := first, (*data.Batch)(nil)
+	spec := func(i int) (runSpec, error) {
+		r, second := i/per, i%per == 1
+		if !second {
+			if r > 0 || v.Perturb > 0 {
+				b, p, err := s.variantBatch(v, r)
+				if err != nil {
+					return runSpec{}, err
+				}
+				x, mixed = b, p
+			}
+			if reinit {
+				weights = s.reinitWeights(v.Init, r, v.Float64)
+			}
+			return runSpec{batch: x, weights: weights}, nil
+		}
+		return runSpec{batch: mixed, weights: weights}, nil
+	}
+	sig, err := sub.runGraph(v, need, ps, repeats*per, spec)
+	if err != nil {
+		return nil, err
+	}
+	if per == 1 {
+		return sig, nil
+	}
+	var runs []*signals
+	for r := range repeats {
+		run := sig.runs[per*r]
+		run.perturbed = sig.runs[per*r+1]
+		runs = append(runs, run)
+	}
+	out := *runs[0]
+	out.runs = runs
+	return &out, nil
+}
+
+// featureMap returns Zen-NAS's "last feature map before global pooling":
+// the input of the last node, on the way from the input to the head, that
+// pools every spatial position into one (GlobalAveragePool,
+// GlobalMaxPool, or ReduceMean/ReduceMax over axes 2 and 3).
+func (s *scorer) featureMap() (string, error) {
+	g := s.m.Graph()
+	ancestors := s.headAncestors()
+	var found string
+	for _, n := range g.GetNode() {
+		if !ancestors[n.GetOutput()[0]] || len(n.GetInput()) == 0 {
+			continue
+		}
+		switch n.GetOpType() {
+		case "GlobalAveragePool", "GlobalMaxPool":
+			found = n.GetInput()[0]
+		case "ReduceMean", "ReduceMax":
+			axes := ox.AttrIntsOr(n, "axes", nil)
+			if len(n.GetInput()) > 1 {
+				axes = s.constInts(n.GetInput()[1])
+			}
+			if slices.Contains(axes, 2) && slices.Contains(axes, 3) || slices.Contains(axes, -1) && slices.Contains(axes, -2) {
+				found = n.GetInput()[0]
+			}
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("proxies: %s has no global pooling (GlobalAveragePool, or ReduceMean over H and W) on the way to output %q: zen reads the last feature map before it", s.m.Name(), s.head)
+	}
+	return found, nil
+}
+
+// headAncestors returns the tensors the head output depends on.
+func (s *scorer) headAncestors() map[string]bool {
+	nodes := s.m.Graph().GetNode()
+	producer := map[string]*onnx.NodeProto{}
+	for _, n := range nodes {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+	}
+	seen := map[string]bool{}
+	stack := []string{s.head}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if n := producer[t]; n != nil {
+			stack = append(stack, n.GetInput()...)
+		}
+	}
+	return seen
+}
+
+// constInts returns the values of an int64 initializer (nil when it is not one).
+func (s *scorer) constInts(name string) []int64 {
+	for _, t := range s.m.Graph().GetInitializer() {
+		if t.GetName() == name {
+			v, err := ox.TensorInt64s(t)
+			if err != nil {
+				return nil
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// bnInputs returns the input tensor of every BatchNormalization node, in
+// graph order (Zen-NAS's BN scaling term reads their batch variances).
+func (s *scorer) bnInputs() []string {
+	var out []string
+	for _, n := range s.m.Graph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" && len(n.GetInput()) > 0 && !slices.Contains(out, n.GetInput()[0]) {
+			out = append(out, n.GetInput()[0])
+		}
+	}
+	return out
+}
+
+// distinctCodes counts the distinct packed sign codes (autodiff.ReluCodes)
+// over every Relu output of a run: the number of distinct per-neuron
+// activation patterns over the samples.
+func distinctCodes(res map[string]*runtime.Tensor) int {
+	seen := map[float64]bool{}
+	for name, t := range res {
+		if !strings.HasPrefix(name, autodiff.ReluCodeName("")) {
+			continue
+		}
+		for _, c := range t.Float64s() {
+			seen[c] = true
+		}
+	}
+	return len(seen)
+}
