@@ -180,7 +180,7 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		}
 	}
 	if req.ReluKernel {
-		if err := emitReluKernel(e, nodes, false, ReluKernelOutput); err != nil {
+		if err := emitReluKernel(e, nodes, ReluKernelOutput); err != nil {
 			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 		}
 	}
@@ -425,18 +425,14 @@ func emitFisher(e *emitter, ft FisherTensor, grad string) error {
 	return nil
 }
 
-// emitReluKernel adds output, the NASWOT kernel over every Relu (only
-// those whose input has rank 4 with rank4).
-func emitReluKernel(e *emitter, nodes []*onnx.NodeProto, rank4 bool, output string) error {
+// emitReluKernel adds output, the NASWOT kernel over every Relu.
+func emitReluKernel(e *emitter, nodes []*onnx.NodeProto, output string) error {
 	var terms []string
 	for _, n := range nodes {
 		if n.GetOpType() != "Relu" {
 			continue
 		}
 		x := n.GetInput()[0]
-		if rank4 && len(e.shapes[x].Dims) != 4 {
-			continue
-		}
 		elem := e.elem(x)
 		base := output + "/" + sanitize(n.GetName())
 		c := e.node(base+"/code", "Cast", []string{e.node(base+"/active", "Greater", []string{x, e.scalar(0, elem)})}, ox.AttrInt("to", int64(ox.Double)))
@@ -448,9 +444,6 @@ func emitReluKernel(e *emitter, nodes []*onnx.NodeProto, rank4 bool, output stri
 		terms = append(terms, k1, k0)
 	}
 	if len(terms) == 0 {
-		if rank4 {
-			return fmt.Errorf("the model has no Relu on a 4-D (N×C×H×W) tensor: the activation-pattern kernel is undefined")
-		}
 		return fmt.Errorf("the model has no Relu: the NASWOT kernel is undefined")
 	}
 	e.g.Node = append(e.g.Node, ox.Node("Sum", e.fresh(output), terms, []string{output}))

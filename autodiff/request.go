@@ -119,11 +119,13 @@ type Request struct {
 	Covariance []string
 	// Transfer lists AZ-NAS transfer matrices to return (see Transfer).
 	Transfer []Transfer
-	// ReluKernel4 adds ReluKernel4Output: the same kernel over the Relu
-	// nodes whose input has rank 4 only (the ReLUs that SWAP's and TE-NAS's
-	// hooks read: `len(input[0].size()) == 4`). Two samples share every
-	// activation pattern exactly when their entry equals the diagonal's.
-	ReluKernel4 bool
+	// ReluSampleCodes adds ReluSampleCodeName(node) for every Relu node
+	// whose input has rank 4 (the ReLUs that SWAP's and TE-NAS's hooks read:
+	// `len(input[0].size()) == 4`): each sample's signs (x > 0) over the
+	// node's C·H·W neurons packed 52 to a float64 (Σ_j 2^j over a chunk),
+	// N × ⌈C·H·W/52⌉ values: two samples share an activation pattern exactly
+	// when all their codes are equal (TE-NAS's linear regions).
+	ReluSampleCodes bool
 	// ReluCodes, when N > 0, adds ReluCodeName(node) for every Relu node
 	// whose input has rank 4 and N samples on axis 0: Σ_i 2^i · (x_i > 0)
 	// over the batch axis, in float64, one code per neuron (C×H×W): the
@@ -140,8 +142,9 @@ type Request struct {
 	Fed []string
 }
 
-// ReluKernel4Output is the output that holds Request.ReluKernel4's kernel.
-const ReluKernel4Output = "zerocost_regions/kernel"
+// ReluSampleCodeName returns the output holding the per-sample packed
+// sign codes of a Relu node (Request.ReluSampleCodes).
+func ReluSampleCodeName(node string) string { return "zerocost_regions/" + node }
 
 // ReluCodeName returns the output holding the packed sign codes of a Relu node.
 func ReluCodeName(node string) string { return "zerocost_swap/" + node }

@@ -13,8 +13,8 @@ import (
 // codes (SWAP), per-channel variances (Zen-NAS's BN scaling), and makes the
 // Fed initializers graph inputs.
 func emitSignals(e *emitter, req Request, nodes []*onnx.NodeProto, inits map[string]*onnx.TensorProto, res *Result) error {
-	if req.ReluKernel4 {
-		if err := emitReluKernel(e, nodes, true, ReluKernel4Output); err != nil {
+	if req.ReluSampleCodes {
+		if err := emitReluSampleCodes(e, nodes); err != nil {
 			return err
 		}
 	}
@@ -75,6 +75,53 @@ func emitReluCodes(e *emitter, nodes []*onnx.NodeProto, n int) error {
 		w := e.floats(ox.Double, []int64{int64(n), 1, 1, 1}, weights...)
 		packed := e.reduce(base+"/pack", "ReduceSum", e.node(base+"/weighted", "Mul", []string{c, w}), []int64{0}, false)
 		name := ReluCodeName(node.GetName())
+		e.g.Node = append(e.g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{packed}, []string{name}))
+		e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: name})
+		count++
+	}
+	if count == 0 {
+		return fmt.Errorf("the model has no Relu on a 4-D (N×C×H×W) tensor: there are no sign patterns to read")
+	}
+	return nil
+}
+
+// emitReluSampleCodes adds ReluSampleCodeName(node) for every Relu input
+// x of rank 4: the signs of each sample's C·H·W neurons, zero-padded to a
+// multiple of 52 and packed 52 to a float64 (exact: below 2^52).
+func emitReluSampleCodes(e *emitter, nodes []*onnx.NodeProto) error {
+	const chunk = 52
+	weights := make([]float64, chunk)
+	for i := range weights {
+		weights[i] = math.Ldexp(1, i)
+	}
+	count := 0
+	for _, node := range nodes {
+		if node.GetOpType() != "Relu" {
+			continue
+		}
+		x := node.GetInput()[0]
+		dims := e.shapes[x].Dims
+		if len(dims) != 4 {
+			continue
+		}
+		d := int64(1)
+		for i, v := range dims[1:] {
+			if v <= 0 {
+				return fmt.Errorf("Relu %s: its input %q has a dynamic size at axis %d (%v); sign codes need static C, H and W", node.GetName(), x, i+1, dims)
+			}
+			d *= v
+		}
+		k := (d + chunk - 1) / chunk
+		base := "zerocost_regions/" + sanitize(node.GetName())
+		c := e.node(base+"/code", "Cast", []string{e.node(base+"/active", "Greater", []string{x, e.scalar(0, e.elem(x))})}, ox.AttrInt("to", int64(ox.Double)))
+		c = e.node(base+"/flat", "Flatten", []string{c}, ox.AttrInt("axis", 1))
+		if pad := k*chunk - d; pad > 0 {
+			c = e.node(base+"/pad", "Pad", []string{c, e.ints(0, 0, 0, pad)})
+		}
+		c = e.reshape(base+"/chunks", c, e.ints(0, k, chunk))
+		w := e.floats(ox.Double, []int64{chunk}, weights...)
+		packed := e.reduce(base+"/pack", "ReduceSum", e.node(base+"/weighted", "Mul", []string{c, w}), []int64{2}, false)
+		name := ReluSampleCodeName(node.GetName())
 		e.g.Node = append(e.g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{packed}, []string{name}))
 		e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: name})
 		count++

@@ -133,9 +133,10 @@ type Signals struct {
 	// of the 4-D Relu inputs over the samples (SWAP), packed in the graph
 	// (one code per neuron) and counted in Go as each run ends.
 	ReluPatterns bool
-	// RegionKernel is the N×N kernel of agreeing ReLU signs over the 4-D
-	// Relu inputs (TE-NAS's linear regions), reduced in the graph.
-	RegionKernel bool
+	// RegionPatterns is the number of distinct sign patterns of the samples
+	// over the neurons of the 4-D Relu inputs (TE-NAS's linear regions),
+	// packed in the graph (52 signs to a float64) and counted in Go.
+	RegionPatterns bool
 	// StageCovariances are the C×C channel covariances of every stage
 	// tensor (GraphStages), reduced in the graph.
 	StageCovariances bool
@@ -147,16 +148,16 @@ type Signals struct {
 
 func (a Signals) or(b Signals) Signals {
 	return Signals{
-		WeightGrads:   a.WeightGrads || b.WeightGrads,
-		Fisher:        a.Fisher || b.Fisher,
-		HVP:           a.HVP || b.HVP,
-		InputJacobian: a.InputJacobian || b.InputJacobian,
-		ReluKernel:    a.ReluKernel || b.ReluKernel,
-		LayerOutputs:  a.LayerOutputs || b.LayerOutputs,
-		FeatureMap:    a.FeatureMap || b.FeatureMap,
-		BNVariances:   a.BNVariances || b.BNVariances,
-		ReluPatterns:  a.ReluPatterns || b.ReluPatterns,
-		RegionKernel:  a.RegionKernel || b.RegionKernel,
+		WeightGrads:    a.WeightGrads || b.WeightGrads,
+		Fisher:         a.Fisher || b.Fisher,
+		HVP:            a.HVP || b.HVP,
+		InputJacobian:  a.InputJacobian || b.InputJacobian,
+		ReluKernel:     a.ReluKernel || b.ReluKernel,
+		LayerOutputs:   a.LayerOutputs || b.LayerOutputs,
+		FeatureMap:     a.FeatureMap || b.FeatureMap,
+		BNVariances:    a.BNVariances || b.BNVariances,
+		ReluPatterns:   a.ReluPatterns || b.ReluPatterns,
+		RegionPatterns: a.RegionPatterns || b.RegionPatterns,
 
 		StageCovariances: a.StageCovariances || b.StageCovariances,
 		StageTransfers:   a.StageTransfers || b.StageTransfers,
@@ -182,8 +183,8 @@ type signals struct {
 	variances map[string][]float64
 	// patterns is the ReluPatterns count.
 	patterns int
-	// regions is the RegionKernel (N × N).
-	regions *runtime.Tensor
+	// regions is the RegionPatterns count.
+	regions int
 	// perturbed holds the signals of the run on the perturbed batch
 	// (Variant.Perturb), with the same weights.
 	perturbed *signals

@@ -32,6 +32,9 @@ type Request struct {
 	Head       string     `json:"head"` // auto, ce or sum
 	Vocab      int64      `json:"vocab,omitempty"`
 	Layout     string     `json:"layout"` // auto, nchw or nhwc
+	// Repeats overrides the repeats of the re-initialising proxies (zen,
+	// swap, reg_swap, linear_regions); 0 keeps each one's own.
+	Repeats int `json:"repeats,omitempty"`
 }
 
 // SettingsError is a bad value of one setting: a usage error of the
@@ -87,6 +90,7 @@ func (r *Request) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&r.Output, "output", "", "the output the gradient proxies differentiate (default: the first float output)")
 	fs.StringVar(&r.Head, "head", HeadAuto, "head of grad_norm, snip, grasp, fisher and plain: auto (cross-entropy where the output has a class axis, else the sum), ce or sum")
 	fs.Int64Var(&r.Vocab, "vocab", 0, "token ids are drawn in [0, N) for integer inputs whose embedding table zerocost cannot find")
+	fs.IntVar(&r.Repeats, "repeats", 0, "re-initialisations of zen, swap and reg_swap (default 32) and linear_regions (default 3); 0 keeps each proxy's own")
 	fs.StringVar(&r.Layout, "layout", "auto", "image input layout: auto (channels-last when the input is declared N×H×W×C with 1, 3 or 4 channels), nchw or nhwc; CIFAR-10 and N×C×H×W .npy images are transposed for nhwc")
 }
 
@@ -124,6 +128,9 @@ func (r *Request) DataSpec() (data.DataSpec, error) {
 	}
 	if r.Vocab < 0 {
 		return data.DataSpec{}, settingsf("--vocab must be positive, got %d", r.Vocab)
+	}
+	if r.Repeats < 0 {
+		return data.DataSpec{}, settingsf("--repeats must be 0 (each proxy's own) or more, got %d", r.Repeats)
 	}
 	if r.Head != HeadAuto && r.Head != HeadCE && r.Head != HeadSum {
 		return data.DataSpec{}, settingsf("--head must be auto, ce or sum, got %q", r.Head)
@@ -174,6 +181,6 @@ func (r *Request) Options(m *ox.Model, session runtime.SessionOptions) (Options,
 		}
 		return opts, err
 	}
-	opts.Seed, opts.PerLayer, opts.Output, opts.Head = r.Seed, r.PerLayer, r.Output, r.Head
+	opts.Seed, opts.PerLayer, opts.Output, opts.Head, opts.Repeats = r.Seed, r.PerLayer, r.Output, r.Head, r.Repeats
 	return opts, nil
 }

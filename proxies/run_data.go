@@ -99,7 +99,7 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, n int, spec func
 		}
 	}
 	req.ReluKernel = need.ReluKernel
-	req.ReluKernel4 = need.RegionKernel
+	req.ReluSampleCodes = need.RegionPatterns
 	if need.ReluPatterns {
 		req.ReluCodes = int(s.opts.Batch.Input.Shape[0])
 	}
@@ -233,8 +233,10 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 	if need.ReluPatterns {
 		sig.patterns = distinctCodes(res)
 	}
-	if need.RegionKernel {
-		sig.regions = res[autodiff.ReluKernel4Output]
+	if need.RegionPatterns {
+		if sig.regions, err = distinctSamples(res, int(s.opts.Batch.Input.Shape[0])); err != nil {
+			return nil, err
+		}
 	}
 	return sig, nil
 }

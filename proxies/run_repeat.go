@@ -1,7 +1,9 @@
 package proxies
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -179,4 +181,36 @@ func distinctCodes(res map[string]*runtime.Tensor) int {
 		}
 	}
 	return len(seen)
+}
+
+// distinctSamples counts the distinct per-sample sign patterns of a run
+// (autodiff.ReluSampleCodes): a sample's pattern is its codes over every
+// Relu, in name order.
+func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
+	var names []string
+	for name := range res {
+		if strings.HasPrefix(name, autodiff.ReluSampleCodeName("")) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	keys := make([][]byte, n)
+	for _, name := range names {
+		t := res[name]
+		if len(t.Shape) != 2 || t.Shape[0] != int64(n) {
+			return 0, fmt.Errorf("proxies: the sign codes %q have shape %v for a batch of %d", name, t.Shape, n)
+		}
+		v := t.Float64s()
+		k := int(t.Shape[1])
+		for i := range n {
+			for _, c := range v[i*k : (i+1)*k] {
+				keys[i] = binary.LittleEndian.AppendUint64(keys[i], math.Float64bits(c))
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, key := range keys {
+		seen[string(key)] = true
+	}
+	return len(seen), nil
 }
