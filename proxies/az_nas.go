@@ -19,14 +19,14 @@ import (
 // ensemble of package ranking.
 
 // azVariant is the graph the three components share.
-var azVariant = Variant{Graph: GraphStages, BN: BNKeepTrain}
+var azVariant = Variant{Graph: GraphStages, BN: BNKeepTrain, Init: InitKaimingFanIn, Input: InputNormal, Batch: 64}
 
 // az_expressivity: per stage (B×C×H×W read as B·H·W rows of C channels,
 // centred), the eigenvalues of the C×C covariance (divided by B·H·W),
 // normalised to sum 1, and their entropy Σ −p·log(p + 1e-8); the score is
 // the sum over stages.
 var _ = register(Proxy{
-	Name: "az_expressivity", Order: 271, NeedsData: true,
+	Name: "az_expressivity", Order: 271,
 	Summary: "AZ-NAS expressivity: Σ over stages of the entropy of the channel covariance's eigenvalues",
 	Variant: azVariant,
 	Signals: Signals{StageCovariances: true},
@@ -49,7 +49,7 @@ var _ = register(Proxy{
 // az_progressivity: the smallest increase of the stage entropy from one
 // stage to the next, min_l (e_{l+1} − e_l).
 var _ = register(Proxy{
-	Name: "az_progressivity", Order: 272, NeedsData: true,
+	Name: "az_progressivity", Order: 272,
 	Summary: "AZ-NAS progressivity: min over consecutive stages of the entropy's increase",
 	Variant: azVariant,
 	Signals: Signals{StageCovariances: true},
@@ -79,7 +79,7 @@ var _ = register(Proxy{
 // (an identity) scores −∞ in AZ-NAS, and so the network: zerocost reports
 // an error instead, and az_nas ranks the network last as AZ-NAS does.
 var _ = register(Proxy{
-	Name: "az_trainability", Order: 273, NeedsData: true,
+	Name: "az_trainability", Order: 273,
 	Summary: "AZ-NAS trainability: mean over blocks of −σ − 1/σ + 2, σ the spectral norm of the block's gradient transfer",
 	Variant: azVariant,
 	Signals: Signals{StageTransfers: true},

@@ -26,7 +26,7 @@ import (
 var _ = register(Proxy{
 	Name: "ntk_cond", Order: 280, NeedsData: true,
 	Summary: "TE-NAS: condition number λ_max/λ_min of the NTK G·Gᵀ of per-sample gradients of Σ logits",
-	Variant: Variant{Graph: GraphNTK, BN: BNKeepTrain},
+	Variant: Variant{Graph: GraphNTK, BN: BNKeepTrain, Init: InitKaimingFanIn, Repeats: 3},
 	Reduce: func(s *scorer, sig *signals) (*ProxyResult, error) {
 		total := 0.0
 		for _, k := range sig.ntk {
@@ -77,17 +77,36 @@ func (s *scorer) ntkParams() []string {
 	return out
 }
 
-// runNTK runs ntk_cond's gradient graph once per sample of the batch and
-// returns the NTK.
+// runNTK runs ntk_cond's gradient graph once per sample of the batch, for
+// each repeat (Variant.Repeats, each with its own re-initialisation:
+// Variant.Init), and returns one NTK per repeat.
 func (s *scorer) runNTK(v Variant) (*signals, error) {
 	if s.headErr != "" {
 		return nil, fmt.Errorf("%s", s.headErr)
 	}
-	dims, err := s.headShape()
+	x, _, err := s.variantBatch(v, 0)
 	if err != nil {
 		return nil, err
 	}
-	n := s.opts.Batch.Input.Shape[0]
+	base := s.loose
+	if base == nil {
+		base = s.m
+	}
+	reinit := v.Init != InitFile && !s.opts.KeepWeights
+	if reinit {
+		if base, err = resetBiasesAndNorms(base, s.layers); err != nil {
+			return nil, err
+		}
+	}
+	sub := *s
+	sub.opts.Batch = x
+	sub.m = autodiff.WithStaticInputs(base, x.Input.Shape)
+	sub.dataShapes = engine.CachedShapeFinder(x.Input.Shape, s.opts.Session)
+	dims, err := sub.headShape()
+	if err != nil {
+		return nil, err
+	}
+	n := x.Input.Shape[0]
 	if n < 2 {
 		return nil, fmt.Errorf("proxies: ntk_cond compares samples and needs a batch of at least 2 (TE-NAS: 72); give --batch-size 72")
 	}
@@ -99,21 +118,52 @@ func (s *scorer) runNTK(v Variant) (*signals, error) {
 		return nil, fmt.Errorf("proxies: ntk_cond: output %q has shape %v; want the batch on axis 0", s.head, dims)
 	}
 	shape[0] = n
-	per := runtime.NumElements(shape[1:])
 	params := s.ntkParams()
 	req := autodiff.Request{Head: autodiff.HeadSeed, Output: s.head, WRT: params, BN: autodiff.BNTrain}
-	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
+	g, err := engine.NewGradient(sub.m, sub.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: sub.dataShapes, FeedParams: reinit}, nil))
 	if err != nil {
 		return nil, err
 	}
 	defer g.Destroy()
-	feeds := s.feeds()
-	seed := make([]float32, int(n)*per)
+	var fixed map[string]*runtime.Tensor // the parameters a re-initialisation leaves (normalisation scales, reset)
+	if reinit {
+		if fixed, err = engine.ParamValues(base, g.Params); err != nil {
+			return nil, err
+		}
+	}
+	out := &signals{}
+	for r := range s.repeats(v) {
+		feeds := sub.feeds()
+		if reinit {
+			w := s.reinitWeights(v.Init, r, false)
+			for _, p := range g.Params {
+				if t, ok := w[p]; ok {
+					feeds[p] = t
+				} else {
+					feeds[p] = fixed[p]
+				}
+			}
+		}
+		k, err := ntkOf(g, feeds, params, shape)
+		if err != nil {
+			return nil, err
+		}
+		out.ntk = append(out.ntk, k)
+	}
+	return out, nil
+}
+
+// ntkOf runs g once per sample i with the cotangent 1 on sample i's head
+// output and 0 elsewhere, and returns K = G·Gᵀ of the gradients of params.
+func ntkOf(g *engine.Gradient, feeds map[string]*runtime.Tensor, params []string, shape []int64) (*mat.SymDense, error) {
+	n := int(shape[0])
+	per := runtime.NumElements(shape[1:])
+	seed := make([]float32, n*per)
 	rows := make([][]float32, n)
 	for i := range n {
 		clear(seed)
 		for j := range per {
-			seed[int(i)*per+j] = 1
+			seed[i*per+j] = 1
 		}
 		feeds[g.Seed] = runtime.NewFloat32(shape, seed)
 		res, err := g.Run(feeds)
@@ -130,13 +180,13 @@ func (s *scorer) runNTK(v Variant) (*signals, error) {
 		}
 		rows[i] = row
 	}
-	k := mat.NewSymDense(int(n), nil)
+	k := mat.NewSymDense(n, nil)
 	for i := range rows {
-		for j := i; j < len(rows); j++ {
+		for j := i; j < n; j++ {
 			k.SetSym(i, j, dot32(rows[i], rows[j]))
 		}
 	}
-	return &signals{ntk: []*mat.SymDense{k}}, nil
+	return k, nil
 }
 
 // dot32 is Σ a_i·b_i accumulated in float64.

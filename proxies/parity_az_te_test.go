@@ -26,21 +26,29 @@ type azTeReference struct {
 
 var azTeProxies = []string{"az_expressivity", "az_progressivity", "az_trainability", "ntk_cond"}
 
-// azTeOptions scores a fixture on its own weights and batch (the reference
-// draws the trainability cotangents with seed 0).
+// azTeOptions scores a fixture on its own weights (KeepWeights), ntk_cond
+// on the fixture's batch in one repeat and the AZ-NAS components on the
+// N(0,1) batch of 64 generated with seed (the reference draws the same
+// batch and trainability cotangents with seed 0).
 func azTeOptions(fx *torchfixture.Fixture, names []string, seed uint64) proxies.Options {
-	return proxies.Options{Proxies: names, Batch: &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}, Seed: seed, Session: runtime.SessionOptions{Threads: 2}}
+	return proxies.Options{Proxies: names, Batch: &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}, Seed: seed,
+		KeepWeights: true, Repeats: 1, Session: runtime.SessionOptions{Threads: 2}}
 }
 
 // TestAZNASAndNTKMatchPyTorch compares the AZ-NAS components and ntk_cond
-// with the PyTorch float64 reference on three NAS-Bench-201 networks (one
-// whose cells are chain steps, so that only the stem and the reductions are
-// stages) and resnet18: model scores within 1e-3 relative (the graphs run
-// in float32; the covariances and transfer matrices are reduced in
-// float64).
+// with the PyTorch float64 reference on NAS-Bench-201 networks and
+// resnet18: model scores within 1e-3 relative (the graphs run in float32,
+// the covariances and transfer matrices are reduced in float64 and K is
+// accumulated in float64; the largest error seen is 8e-6). The suite scores
+// nb201_b and resnet18 (about 25 s on 2 shared cores); ZEROCOST_FULL_PARITY=1
+// adds nb201_a and nb201_c (whose cells' none edges are x·0 terms).
 func TestAZNASAndNTKMatchPyTorch(t *testing.T) {
 	testort.Init(t)
-	for _, name := range []string{"nb201_a", "nb201_b", "nb201_c", "resnet18"} {
+	models := []string{"nb201_b", "resnet18"}
+	if os.Getenv("ZEROCOST_FULL_PARITY") == "1" {
+		models = []string{"nb201_a", "nb201_b", "nb201_c", "resnet18"}
+	}
+	for _, name := range models {
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(torchfixture.Dir(), "..", "proxies", "az_te", name+".json"))
 			if err != nil {
@@ -101,5 +109,43 @@ func TestAZTrainabilityIsSeeded(t *testing.T) {
 	}
 	if a == c {
 		t.Errorf("seeds 3 and 4 give the same trainability %.17g", a)
+	}
+}
+
+// TestAZAndNTKReinitialiseReproducibly checks that the AZ-NAS components and
+// ntk_cond, which re-initialise the weights (Kaiming fan-in) and draw their
+// input by default, give bit-identical scores for one seed and other scores
+// for another.
+func TestAZAndNTKReinitialiseReproducibly(t *testing.T) {
+	testort.Init(t)
+	fx, err := torchfixture.Load("nb201_b", "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"az_expressivity", "az_trainability", "ntk_cond"}
+	score := func(seed uint64) map[string]float64 {
+		opts := proxies.Options{Proxies: names, Batch: &data.Batch{Input: fx.InputTensor(), Labels: fx.Labels}, Seed: seed, Repeats: 2, Session: runtime.SessionOptions{Threads: 2}}
+		res, err := proxies.Score(fx.Model, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, n := range names {
+			r, ok := res.Proxies[n]
+			if !ok {
+				t.Fatalf("%s failed: %s", n, res.Errors[n])
+			}
+			out[n] = r.Score
+		}
+		return out
+	}
+	a, b, c := score(1), score(1), score(2)
+	for _, n := range names {
+		if math.Float64bits(a[n]) != math.Float64bits(b[n]) {
+			t.Errorf("%s: seed 1 twice: %.17g and %.17g", n, a[n], b[n])
+		}
+		if a[n] == c[n] {
+			t.Errorf("%s: seeds 1 and 2 give the same score %.17g", n, a[n])
+		}
 	}
 }

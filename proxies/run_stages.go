@@ -6,6 +6,7 @@ import (
 
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/engine"
+	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -42,6 +43,54 @@ func (s *scorer) runStages(v Variant, need Signals) (*signals, error) {
 	if s.headErr != "" {
 		return nil, fmt.Errorf("%s", s.headErr)
 	}
+	sub, err := s.reinitialised(v)
+	if err != nil {
+		return nil, err
+	}
+	return sub.runStagesOn(need)
+}
+
+// reinitialised returns the scorer of a GraphStages variant's one run: its
+// batch (the data, or a generated one: Variant.Input) and its model, whose
+// layer weights are drawn with Variant.Init (repeat 0) and whose biases and
+// normalisation parameters are reset, unless the variant keeps the file's
+// weights or Options.KeepWeights is set.
+func (s *scorer) reinitialised(v Variant) (*scorer, error) {
+	x, _, err := s.variantBatch(v, 0)
+	if err != nil {
+		return nil, err
+	}
+	base := s.loose
+	if base == nil {
+		base = s.m
+	}
+	if v.Init != InitFile && !s.opts.KeepWeights {
+		if base, err = resetBiasesAndNorms(base, s.layers); err != nil {
+			return nil, err
+		}
+		base = withWeights(base, s.reinitWeights(v.Init, 0, false))
+	}
+	sub := *s
+	sub.opts.Batch = x
+	sub.m = autodiff.WithStaticInputs(base, x.Input.Shape)
+	sub.dataShapes = engine.CachedShapeFinder(x.Input.Shape, s.opts.Session)
+	return &sub, nil
+}
+
+// withWeights returns a copy of m whose initializers named in w hold w's values.
+func withWeights(m *ox.Model, w map[string]*runtime.Tensor) *ox.Model {
+	out := m.Clone()
+	inits := out.Graph().GetInitializer()
+	for i, t := range inits {
+		if v, ok := w[t.GetName()]; ok {
+			inits[i] = ox.Float32Tensor(t.GetName(), t.GetDims(), v.F32)
+		}
+	}
+	return out
+}
+
+// runStagesOn runs the stage graphs on s's batch and model.
+func (s *scorer) runStagesOn(need Signals) (*signals, error) {
 	st, err := s.m.Stages(s.head)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,9 @@ code as described there.
     /usr/bin/python3 testdata/proxies/gen_az_te.py            # write testdata/proxies/az_te/NAME.json
     /usr/bin/python3 testdata/proxies/gen_az_te.py --verify   # recompute, compare with the files
 
-Definitions (float64, model.train(): BN on batch statistics; the fixture's own weights and batch):
+Definitions (float64, model.train(): BN on batch statistics; the fixture's own weights; the AZ-NAS
+components on the N(0,1) batch of 64 that zerocost generates with seed 0 (normal_input), ntk_cond on
+the fixture's batch):
 
 * features f_0..f_L: NAS-Bench-201: the stem output and the 17 cell and reduction outputs (AZ-NAS's
   extract_cell_features; the exported fixtures keep `none` edges as x*0 terms, so every cell output
@@ -42,6 +44,7 @@ import gen_proxies as gp  # noqa: E402
 MODELS = ["nb201_a", "nb201_b", "nb201_c", "resnet18"]
 OUT = os.path.join(HERE, "az_te")
 MASK = (1 << 64) - 1
+AZ_BATCH = 64
 
 
 def splitmix(seed, i):
@@ -53,15 +56,36 @@ def splitmix(seed, i):
 
 def sign_cotangent(seed, l, shape):
     """+1 where the top bit of splitmix(splitmix(seed, l), j + 1) is set, -1 elsewhere (j = 0..n-1)."""
-    ls = np.uint64(splitmix(seed, l))
     n = int(np.prod(shape))
-    with np.errstate(over="ignore"):
-        z = ls + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+    z = splitmix_array(splitmix(seed, l), np.arange(1, n + 1, dtype=np.uint64))
     v = np.where((z >> np.uint64(63)) == 1, 1.0, -1.0)
     return torch.from_numpy(v.reshape(shape))
+
+
+def splitmix_array(key, j):
+    """splitmix(key, j) for an array j of uint64."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + j * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def normal_input(shape, seed=0, repeat=0):
+    """proxies.NormalInput: stream key splitmix(splitmix(splitmix(seed, 2), repeat + 1), 1); Box-Muller
+    on pairs z1 = splitmix(key, 2k + 1), z2 = splitmix(key, 2k + 2): u1 = ((z1 >> 11) + 1) 2^-53,
+    u2 = (z2 >> 11) 2^-53, values sqrt(-2 ln u1) cos(2 pi u2) and sqrt(-2 ln u1) sin(2 pi u2); float32."""
+    key = splitmix(splitmix(splitmix(seed, 2), repeat + 1), 1)
+    n = int(np.prod(shape))
+    k = np.arange((n + 1) // 2, dtype=np.uint64)
+    z1 = splitmix_array(key, np.uint64(2) * k + np.uint64(1))
+    z2 = splitmix_array(key, np.uint64(2) * k + np.uint64(2))
+    u1 = ((z1 >> np.uint64(11)).astype(np.float64) + 1) * 2.0 ** -53
+    u2 = (z2 >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    r = np.sqrt(-2 * np.log(u1))
+    v = np.empty(2 * len(k))
+    v[0::2], v[1::2] = r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)
+    return torch.from_numpy(v[:n].astype(np.float32).astype(np.float64).reshape(shape))
 
 
 def features(name, m, x):
@@ -137,8 +161,10 @@ def p_ntk(model, x):
 def compute(name):
     d = os.path.join(gp.REPO, "testdata", "torch", name + "_train")
     model, fx, x, y = gp.load_from_files(d, lambda: gp.gf.build_model(name))
-    az = p_az(name, model, x)
-    out = {"model": name, "input_shape": list(x.shape), "stages": az.pop("stages"), "cotangent_seed": 0,
+    xn = normal_input((AZ_BATCH,) + tuple(x.shape[1:]))
+    az = p_az(name, model, xn)
+    out = {"model": name, "az_input_shape": list(xn.shape), "ntk_input_shape": list(x.shape),
+           "stages": az.pop("stages"), "seed": 0,
            "proxies": az}
     out["proxies"]["ntk_cond"] = p_ntk(model, x)
     return out
