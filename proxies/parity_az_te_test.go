@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zerocost/zerocost/data"
@@ -12,6 +13,7 @@ import (
 	"github.com/zerocost/zerocost/internal/torchfixture"
 	"github.com/zerocost/zerocost/proxies"
 	"github.com/zerocost/zerocost/runtime"
+	"github.com/zerocost/zerocost/zoo"
 )
 
 // azTeReference is testdata/proxies/az_te/NAME.json, written by
@@ -147,5 +149,27 @@ func TestAZAndNTKReinitialiseReproducibly(t *testing.T) {
 		if a[n] == c[n] {
 			t.Errorf("%s: seeds 1 and 2 give the same score %.17g", n, a[n])
 		}
+	}
+}
+
+// TestAZTrainabilityIdentityBlock checks AZ-NAS's identity block: a
+// NAS-Bench-201 cell whose output is x + x·0 passes the cotangent through
+// unchanged, which AZ-NAS scores −∞; zerocost reports an error naming the
+// block, and still scores expressivity.
+func TestAZTrainabilityIdentityBlock(t *testing.T) {
+	testort.Init(t)
+	m, err := zoo.NB201("|none~0|+|none~0|none~1|+|skip_connect~0|skip_connect~1|none~2|", zoo.NB201Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"az_expressivity", "az_trainability"}, Batch: &data.Batch{Input: proxies.NormalInput([]int64{2, 3, 32, 32}, 0, 0)}, Session: runtime.SessionOptions{Threads: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := res.Errors["az_trainability"]; !strings.Contains(msg, "identity") {
+		t.Errorf("az_trainability: want an identity-block error, got %v (error %q)", res.Proxies["az_trainability"], msg)
+	}
+	if _, ok := res.Proxies["az_expressivity"]; !ok {
+		t.Errorf("az_expressivity failed: %s", res.Errors["az_expressivity"])
 	}
 }
