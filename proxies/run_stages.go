@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zerocost/zerocost/autodiff"
@@ -104,9 +105,15 @@ func (s *scorer) runStagesOn(need Signals) (*signals, error) {
 	if len(st.Tensors) < 2 {
 		return nil, fmt.Errorf("proxies: %s has %d stage tensor(s) (`zerocost layers` lists them); AZ-NAS compares consecutive stages and needs at least 2", s.m.Name(), len(st.Tensors))
 	}
-	req := autodiff.Request{Head: autodiff.HeadSum, Output: s.head, BN: autodiff.BNTrain, ExtraOutputs: st.Tensors}
+	distinct, _ := distinctStages(st.Tensors)
+	for i := 1; i < len(st.Tensors); i++ {
+		if t := st.Tensors[i]; t != st.Tensors[i-1] && slices.Index(st.Tensors, t) < i {
+			return nil, fmt.Errorf("proxies: %s: stage tensor %q comes back after other stages; a stage may only repeat the one just before", s.m.Name(), t)
+		}
+	}
+	req := autodiff.Request{Head: autodiff.HeadSum, Output: s.head, BN: autodiff.BNTrain, ExtraOutputs: distinct}
 	if need.StageCovariances {
-		req.Covariance = st.Tensors
+		req.Covariance = distinct
 	}
 	g, err := engine.NewGradient(s.m, s.withShapes(engine.Options{Request: req, Session: s.opts.Session, Shapes: s.dataShapes}, nil))
 	if err != nil {
@@ -162,21 +169,20 @@ func (s *scorer) featureMaps(ts []string) ([]string, error) {
 	return keep, nil
 }
 
-// stageTransfers fills sig.pairs from the cut graph's run.
+// stageTransfers fills sig.pairs from the cut graph's run. A stage that
+// repeats the one before (a declared stage list: a cell that passes its
+// input through) is an identity block without a run.
 func (s *scorer) stageTransfers(sig *stageSignals, fwd map[string]*runtime.Tensor, dims map[string][]int64, feeds map[string]*runtime.Tensor) error {
 	ts := sig.tensors
-	cut, err := autodiff.CutAtStages(s.m, ts, dims)
-	if err != nil {
-		return err
-	}
+	distinct, first := distinctStages(ts)
 	req := autodiff.Request{Head: autodiff.HeadSum, Output: autodiff.CutHeadOutput, BN: autodiff.BNTrain}
 	extra := map[string][]int64{}
 	cutFeeds := map[string]*runtime.Tensor{}
 	for k, v := range feeds {
 		cutFeeds[k] = v
 	}
-	for l := range len(ts) - 1 {
-		in, out := ts[l], ts[l+1]
+	for l := range len(distinct) - 1 {
+		in, out := distinct[l], distinct[l+1]
 		stride, err := unshuffleStride(dims[in], dims[out])
 		if err != nil {
 			return fmt.Errorf("proxies: %s: AZ-NAS trainability from stage %q to %q: %w", s.m.Name(), in, out, err)
@@ -186,19 +192,29 @@ func (s *scorer) stageTransfers(sig *stageSignals, fwd map[string]*runtime.Tenso
 		extra[autodiff.CutInput(in)] = dims[in]
 		extra[autodiff.CutSeed(out)] = dims[out]
 		cutFeeds[autodiff.CutInput(in)] = fwd[in]
-		cutFeeds[autodiff.CutSeed(out)] = runtime.NewFloat32(dims[out], signCotangent(s.opts.Seed, l+1, runtime.NumElements(dims[out])))
+		cutFeeds[autodiff.CutSeed(out)] = runtime.NewFloat32(dims[out], signCotangent(s.opts.Seed, first[out], runtime.NumElements(dims[out])))
 	}
-	g, err := engine.NewGradient(cut, s.withShapes(engine.Options{Request: req, Session: s.opts.Session}, extra))
-	if err != nil {
-		return err
-	}
-	defer g.Destroy()
-	res, err := g.Run(cutFeeds)
-	if err != nil {
-		return err
+	var res map[string]*runtime.Tensor
+	if len(distinct) > 1 {
+		cut, err := autodiff.CutAtStages(s.m, distinct, dims)
+		if err != nil {
+			return err
+		}
+		g, err := engine.NewGradient(cut, s.withShapes(engine.Options{Request: req, Session: s.opts.Session}, extra))
+		if err != nil {
+			return err
+		}
+		defer g.Destroy()
+		if res, err = g.Run(cutFeeds); err != nil {
+			return err
+		}
 	}
 	for l := range len(ts) - 1 {
 		in, out := ts[l], ts[l+1]
+		if in == out {
+			sig.pairs = append(sig.pairs, stagePair{from: in, to: out, identity: true})
+			continue
+		}
 		m := res[autodiff.TransferName(autodiff.CutInput(in))]
 		p := stagePair{from: in, to: out, m: m.Float64s(), rows: int(m.Shape[0]), cols: int(m.Shape[1])}
 		if d := res[autodiff.IdentityName(autodiff.CutInput(in))]; d != nil && d.Float64s()[0] == 0 {
@@ -207,6 +223,20 @@ func (s *scorer) stageTransfers(sig *stageSignals, fwd map[string]*runtime.Tenso
 		sig.pairs = append(sig.pairs, p)
 	}
 	return nil
+}
+
+// distinctStages returns the stage tensors without their repeats, and the
+// index in ts of each one's first occurrence.
+func distinctStages(ts []string) ([]string, map[string]int) {
+	var out []string
+	first := map[string]int{}
+	for i, t := range ts {
+		if _, seen := first[t]; !seen {
+			first[t] = i
+			out = append(out, t)
+		}
+	}
+	return out, first
 }
 
 // unshuffleStride is the pixel-unshuffle factor that brings the gradient of
