@@ -181,10 +181,9 @@ type signals struct {
 	features *runtime.Tensor
 	// variances holds the BNVariances by BatchNormalization input tensor.
 	variances map[string][]float64
-	// patterns is the ReluPatterns count.
-	patterns int
-	// regions is the RegionPatterns count.
-	regions int
+	// patterns is the ReluPatterns count (or RegionPatterns'), read from
+	// reluNodes Relu nodes holding reluNeurons neurons per sample.
+	patterns, reluNodes, reluNeurons int
 	// perturbed holds the signals of the run on the perturbed batch
 	// (Variant.Perturb), with the same weights.
 	perturbed *signals

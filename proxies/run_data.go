@@ -231,10 +231,10 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 		}
 	}
 	if need.ReluPatterns {
-		sig.patterns = distinctCodes(res)
+		sig.patterns, sig.reluNodes, sig.reluNeurons = distinctCodes(res)
 	}
 	if need.RegionPatterns {
-		if sig.regions, err = distinctSamples(res, int(s.opts.Batch.Input.Shape[0])); err != nil {
+		if sig.patterns, sig.reluNodes, err = distinctSamples(res, int(s.opts.Batch.Input.Shape[0])); err != nil {
 			return nil, err
 		}
 	}

@@ -39,10 +39,17 @@ func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, err
 			return nil, err
 		}
 	}
+	if v.InputHW > 0 {
+		base = withSpatialSize(base, s.input.Name, int64(v.InputHW))
+	}
 	sub := *s
 	sub.opts.Batch = first
 	sub.m = autodiff.WithStaticInputs(base, first.Input.Shape)
-	sub.dataShapes = engine.CachedShapeFinder(first.Input.Shape, s.opts.Session)
+	if sub.multi() {
+		sub.dataShapes = engine.CachedShapeFinderFor(sub.batchShapes(), s.opts.Session)
+	} else {
+		sub.dataShapes = engine.CachedShapeFinder(first.Input.Shape, s.opts.Session)
+	}
 	per := 1
 	if v.Perturb > 0 {
 		per = 2
@@ -69,6 +76,9 @@ func (s *scorer) runRepeats(v Variant, need Signals, ps []*Proxy) (*signals, err
 	}
 	sig, err := sub.runGraph(v, need, ps, repeats*per, spec)
 	if err != nil {
+		if v.InputHW > 0 {
+			return nil, fmt.Errorf("proxies: %s runs the model on %v inputs, and %s cannot run at that size: %w", proxyNames(ps)[0], first.Input.Shape, s.m.Name(), err)
+		}
 		return nil, err
 	}
 	if per == 1 {
@@ -169,24 +179,27 @@ func (s *scorer) bnInputs() []string {
 
 // distinctCodes counts the distinct packed sign codes (autodiff.ReluCodes)
 // over every Relu output of a run: the number of distinct per-neuron
-// activation patterns over the samples.
-func distinctCodes(res map[string]*runtime.Tensor) int {
+// activation patterns over the samples; with the number of Relu nodes and
+// neurons read.
+func distinctCodes(res map[string]*runtime.Tensor) (patterns, nodes, neurons int) {
 	seen := map[float64]bool{}
 	for name, t := range res {
 		if !strings.HasPrefix(name, autodiff.ReluCodeName("")) {
 			continue
 		}
+		nodes++
 		for _, c := range t.Float64s() {
 			seen[c] = true
+			neurons++
 		}
 	}
-	return len(seen)
+	return len(seen), nodes, neurons
 }
 
 // distinctSamples counts the distinct per-sample sign patterns of a run
 // (autodiff.ReluSampleCodes): a sample's pattern is its codes over every
 // Relu, in name order.
-func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
+func distinctSamples(res map[string]*runtime.Tensor, n int) (patterns, nodes int, err error) {
 	var names []string
 	for name := range res {
 		if strings.HasPrefix(name, autodiff.ReluSampleCodeName("")) {
@@ -198,7 +211,7 @@ func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
 	for _, name := range names {
 		t := res[name]
 		if len(t.Shape) != 2 || t.Shape[0] != int64(n) {
-			return 0, fmt.Errorf("proxies: the sign codes %q have shape %v for a batch of %d", name, t.Shape, n)
+			return 0, 0, fmt.Errorf("proxies: the sign codes %q have shape %v for a batch of %d", name, t.Shape, n)
 		}
 		v := t.Float64s()
 		k := int(t.Shape[1])
@@ -212,5 +225,26 @@ func distinctSamples(res map[string]*runtime.Tensor, n int) (int, error) {
 	for _, key := range keys {
 		seen[string(key)] = true
 	}
-	return len(seen), nil
+	return len(seen), len(names), nil
+}
+
+// withSpatialSize returns m with input's declared H and W (axes 2 and 3)
+// set to hw, and the recorded intermediate shapes dropped, so that a model
+// exported at one resolution can run at another when its graph allows it.
+func withSpatialSize(m *ox.Model, input string, hw int64) *ox.Model {
+	out := m.Clone()
+	for _, v := range out.Graph().GetInput() {
+		if v.GetName() != input {
+			continue
+		}
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) != 4 {
+			return m
+		}
+		for _, d := range dims[2:] {
+			d.Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: hw}
+		}
+	}
+	out.Graph().ValueInfo = nil
+	return out
 }
