@@ -184,6 +184,16 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 		}
 	}
+	for _, t := range req.Covariance {
+		if err := emitCovariance(e, t); err != nil {
+			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
+		}
+	}
+	for _, tr := range req.Transfer {
+		if err := emitTransfer(e, tr, gradOf(tr.In)); err != nil {
+			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
+		}
+	}
 	if err := emitSignals(e, req, nodes, inits, res); err != nil {
 		return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 	}

@@ -121,6 +121,11 @@ type Request struct {
 	// Σ over Relu nodes of c·cᵀ + (1−c)·(1−c)ᵀ with c = (Relu input > 0)
 	// flattened per sample.
 	ReluKernel bool
+	// Covariance lists tensors (N×C×…) whose C×C channel covariance, in
+	// float64, is returned under CovarianceName (AZ-NAS's expressivity).
+	Covariance []string
+	// Transfer lists AZ-NAS transfer matrices to return (see Transfer).
+	Transfer []Transfer
 	// ReluSampleCodes adds ReluSampleCodeName(node) for every Relu node
 	// whose input has rank 4 (the ReLUs that SWAP's and TE-NAS's hooks read:
 	// `len(input[0].size()) == 4`): each sample's signs (x > 0) over the

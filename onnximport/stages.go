@@ -3,6 +3,7 @@ package onnximport
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Stages are the feature maps at the stage boundaries of a network, in
@@ -12,11 +13,26 @@ type Stages struct {
 	// Fallback is true when the graph has no branching block, so that the
 	// stages are the outputs of its Relu nodes instead (Why says so).
 	Fallback bool
+	// Declared is true when the model lists its stages under StagesKey
+	// (Why says so).
+	Declared bool
 	Why      string
 }
 
+// StagesKey is the metadata_props key under which a model may declare its
+// stage tensors, comma-separated in topological order; a tensor may repeat
+// (a NAS-Bench-201 cell that passes its input through unchanged has the
+// same output tensor as the cell before). Stages returns the declared list
+// instead of the dominators. zoo's NAS-Bench-201 networks declare the stem
+// and the 17 cell and reduction outputs, so that a cell whose output is a
+// single edge (a chain step for the dominators) is a stage too, as in
+// AZ-NAS's extract_cell_features.
+const StagesKey = "zerocost.stages"
+
 // Stages finds the stage tensors of the graph on the paths from its float
-// inputs to output head ("" means the first output).
+// inputs to output head ("" means the first output). A model that declares
+// its stages under StagesKey gets the declared list (each checked to be a
+// tensor computed from the input); otherwise they are found as follows.
 //
 // A tensor every input→head path passes through is a dominator of the head
 // (computed on the dataflow DAG of tensors, Cooper–Harvey–Kennedy's
@@ -79,6 +95,15 @@ func (m *Model) Stages(head string) (Stages, error) {
 	}
 	if !reach[head] {
 		return Stages{}, fmt.Errorf("onnximport: %s: output %q does not depend on a float input, so it has no stages", m.Name(), head)
+	}
+	if list, ok := m.Metadata(StagesKey); ok {
+		st := Stages{Tensors: strings.Split(list, ","), Declared: true, Why: fmt.Sprintf("%s declares its stages (metadata %s)", m.Name(), StagesKey)}
+		for _, t := range st.Tensors {
+			if !reach[t] {
+				return Stages{}, fmt.Errorf("onnximport: %s: declared stage tensor %q (metadata %s) is not a tensor computed from the input", m.Name(), t, StagesKey)
+			}
+		}
+		return st, nil
 	}
 	// Keep the tensors that reach the head.
 	useful := map[string]bool{head: true}

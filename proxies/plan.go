@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerocost/zerocost/runtime"
+	"gonum.org/v1/gonum/mat"
 )
 
 // GraphKind is how a variant's graph is made and run.
@@ -24,6 +25,13 @@ const (
 	// removed (and the model rescaled to carry magnitudes beyond float32 in
 	// log10) or, with BN set to BNKeepTrain, kept in train mode.
 	GraphSynflow
+	// GraphStages is the model on the data batch with its stage tensors
+	// (onnximport.Stages) read out, and the model cut at those tensors for
+	// vector–Jacobian products of each block alone (run_stages.go).
+	GraphStages
+	// GraphNTK is the model on the data batch differentiated once per
+	// sample with a fed cotangent on the head (ntk_cond.go).
+	GraphNTK
 )
 
 // HeadChoice is the scalar a variant's gradients are taken of.
@@ -134,21 +142,30 @@ type Signals struct {
 	// to element 0 of every parameter tensor (run_jacobian.go), with
 	// BatchNormalization on its running statistics: K runs of one session.
 	SampleJacobian bool
+	// StageCovariances are the C×C channel covariances of every stage
+	// tensor (GraphStages), reduced in the graph.
+	StageCovariances bool
+	// StageTransfers are AZ-NAS's transfer matrices of every block between
+	// consecutive stages (GraphStages): a seeded ±1 cotangent on the block's
+	// output pulled back to its input, reduced in the graph.
+	StageTransfers bool
 }
 
 func (a Signals) or(b Signals) Signals {
 	return Signals{
-		WeightGrads:    a.WeightGrads || b.WeightGrads,
-		Fisher:         a.Fisher || b.Fisher,
-		HVP:            a.HVP || b.HVP,
-		InputJacobian:  a.InputJacobian || b.InputJacobian,
-		ReluKernel:     a.ReluKernel || b.ReluKernel,
-		LayerOutputs:   a.LayerOutputs || b.LayerOutputs,
-		FeatureMap:     a.FeatureMap || b.FeatureMap,
-		BNVariances:    a.BNVariances || b.BNVariances,
-		ReluPatterns:   a.ReluPatterns || b.ReluPatterns,
-		RegionPatterns: a.RegionPatterns || b.RegionPatterns,
-		SampleJacobian: a.SampleJacobian || b.SampleJacobian,
+		WeightGrads:      a.WeightGrads || b.WeightGrads,
+		Fisher:           a.Fisher || b.Fisher,
+		HVP:              a.HVP || b.HVP,
+		InputJacobian:    a.InputJacobian || b.InputJacobian,
+		ReluKernel:       a.ReluKernel || b.ReluKernel,
+		LayerOutputs:     a.LayerOutputs || b.LayerOutputs,
+		FeatureMap:       a.FeatureMap || b.FeatureMap,
+		BNVariances:      a.BNVariances || b.BNVariances,
+		ReluPatterns:     a.ReluPatterns || b.ReluPatterns,
+		RegionPatterns:   a.RegionPatterns || b.RegionPatterns,
+		SampleJacobian:   a.SampleJacobian || b.SampleJacobian,
+		StageCovariances: a.StageCovariances || b.StageCovariances,
+		StageTransfers:   a.StageTransfers || b.StageTransfers,
 	}
 }
 
@@ -177,6 +194,8 @@ type signals struct {
 	// perturbed holds the signals of the run on the perturbed batch
 	// (Variant.Perturb), with the same weights.
 	perturbed *signals
+	stages    *stageSignals   // GraphStages
+	ntk       []*mat.SymDense // GraphNTK: one B×B kernel per repeat
 }
 
 // job is one variant with the proxies that share it.
@@ -290,6 +309,10 @@ func (s *scorer) runVariant(v Variant, need Signals, ps []*Proxy) (sig *signals,
 		return s.runData(v, need, ps)
 	case GraphSynflow:
 		return s.runSynflow(v)
+	case GraphStages:
+		return s.runStages(v, need)
+	case GraphNTK:
+		return s.runNTK(v)
 	}
 	return nil, fmt.Errorf("proxies: unknown graph kind %d", v.Graph)
 }

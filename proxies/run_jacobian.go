@@ -5,7 +5,6 @@ import (
 
 	"github.com/zerocost/zerocost/autodiff"
 	"github.com/zerocost/zerocost/engine"
-	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
 )
 
@@ -27,6 +26,14 @@ type sampleJacobian struct {
 // weights are re-initialised first (repeat 0's seeded weights; biases 0,
 // BatchNormalization scale 1 and bias 0).
 func (s *scorer) runSampleJacobian(v Variant) (*signals, error) {
+	sub, err := s.reinitialised(v)
+	if err != nil {
+		return nil, err
+	}
+	return sub.sampleJacobian()
+}
+
+func (s *scorer) sampleJacobian() (*signals, error) {
 	if s.headErr != "" {
 		return nil, fmt.Errorf("%s", s.headErr)
 	}
@@ -46,13 +53,7 @@ func (s *scorer) runSampleJacobian(v Variant) (*signals, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("proxies: %s has no parameter tensors", s.m.Name())
 	}
-	m := s.m
-	if v.Init != InitFile && !s.opts.KeepWeights {
-		if m, err = s.reinitialised(v.Init); err != nil {
-			return nil, err
-		}
-	}
-	probed, err := autodiff.WithElementProbes(m, params, shapes)
+	probed, err := autodiff.WithElementProbes(s.m, params, shapes)
 	if err != nil {
 		return nil, fmt.Errorf("proxies: %s: %w", s.m.Name(), err)
 	}
@@ -97,25 +98,3 @@ func (s *scorer) runSampleJacobian(v Variant) (*signals, error) {
 	return &signals{jacobian: jac}, nil
 }
 
-// reinitialised returns s's model with the layer weights of init's repeat
-// 0 written into its initializers, biases 0 and normalisation scales 1 and
-// biases 0 (resetBiasesAndNorms), for variants that build their own graph.
-func (s *scorer) reinitialised(init InitChoice) (*ox.Model, error) {
-	m, err := resetBiasesAndNorms(s.m, s.layers)
-	if err != nil {
-		return nil, err
-	}
-	weights := s.reinitWeights(init, 0, false)
-	for _, t := range m.Graph().GetInitializer() {
-		w, ok := weights[t.GetName()]
-		if !ok {
-			continue
-		}
-		if t.GetDataType() != ox.Float {
-			return nil, fmt.Errorf("proxies: %s: weight %q is not float32; re-initialisation writes float32", s.m.Name(), t.GetName())
-		}
-		nt := ox.Float32Tensor(t.GetName(), t.GetDims(), w.F32)
-		t.RawData, t.FloatData, t.DataLocation, t.ExternalData = nt.RawData, nt.FloatData, nt.DataLocation, nil
-	}
-	return m, nil
-}

@@ -189,6 +189,7 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	b.g.Output = []*onnx.ValueInfoProto{ox.ValueInfo("logits", ox.Float, []int64{-1, classes}, "N")}
 	const c0, n = 16, 5
 	h := b.bn("stem.1", b.conv("stem.0", "input", 3, c0, 3, 1, 1), c0)
+	stages := []string{h}
 	cin := int64(c0)
 	idx := 0
 	for stage := 0; stage < 3; stage++ {
@@ -200,10 +201,12 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 			pool := b.node("AveragePool", name+".downsample.0", []string{h}, ox.AttrInts("kernel_shape", 2, 2), ox.AttrInts("strides", 2, 2))
 			ds := b.conv(name+".downsample.1", pool, cin, c, 1, 1, 0)
 			h = b.node("Add", name+".add", []string{ds, bb})
+			stages = append(stages, h)
 			idx++
 		}
 		for k := 0; k < n; k++ {
 			h = b.cell(fmt.Sprintf("cells.%d", idx), h, cells, c)
+			stages = append(stages, h)
 			idx++
 		}
 		cin = c
@@ -220,6 +223,7 @@ func NB201(arch string, opts NB201Options) (*ox.Model, error) {
 	m.Proto.DocString = "NAS-Bench-201 network built by zerocost"
 	m.Proto.MetadataProps = []*onnx.StringStringEntryProto{{Key: "nb201_arch", Value: arch}, {Key: "nb201_index", Value: fmt.Sprint(opts.Index)}, {Key: "nb201_variant", Value: variant}}
 	m.SetNaturalInputShape(NB201InputShape)
+	m.SetMetadata(ox.StagesKey, strings.Join(stages, ","))
 	return m, nil
 }
 

@@ -92,6 +92,9 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if rep.Stages.Fallback {
 		fmt.Fprintf(stdout, " (fallback: %s)", rep.Stages.Why)
 	}
+	if rep.Stages.Declared {
+		fmt.Fprintf(stdout, " (%s)", rep.Stages.Why)
+	}
 	fmt.Fprintln(stdout)
 	for i, s := range rep.Stages.Tensors {
 		fmt.Fprintf(stdout, "  %2d  %s\n", i, s)
