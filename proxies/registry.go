@@ -62,11 +62,15 @@ func Names() []string {
 	return names
 }
 
-// DataFree lists the proxies that need no data.
+// DataFree lists the proxies that need no data and score the model's own
+// weights (synflow, params, flops, …: the group "datafree"). The
+// re-initialising proxies (zen, linear_regions, the AZ-NAS components)
+// need no data either, but cost many runs on seeded weights: name them, or
+// use "later" or "all".
 func DataFree() []string {
 	var names []string
 	for _, p := range registry {
-		if !p.NeedsData {
+		if !p.NeedsData && p.Variant.Init == InitFile && p.Variant.Input == InputData {
 			names = append(names, p.Name)
 		}
 	}
