@@ -96,7 +96,7 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		}
 	}
 
-	active, relevant := flow(g, req.WRT, head)
+	active, relevant := flow(g, req.WRT, req.Constants, head)
 	if err := checkRules(fwd.Name(), g, active, relevant); err != nil {
 		return nil, err
 	}
@@ -214,11 +214,16 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 }
 
 // flow returns the tensors that depend on a requested tensor through
-// differentiable edges (active) and the tensors the head depends on (relevant).
-func flow(g *onnx.GraphProto, wrt []string, head string) (active, relevant map[string]bool) {
+// differentiable edges (active) and the tensors the head depends on
+// (relevant). The constants are never active.
+func flow(g *onnx.GraphProto, wrt, constants []string, head string) (active, relevant map[string]bool) {
 	active = map[string]bool{}
 	for _, w := range wrt {
 		active[w] = true
+	}
+	stop := map[string]bool{}
+	for _, c := range constants {
+		stop[c] = true
 	}
 	for _, n := range g.GetNode() {
 		if noGradient[n.GetOpType()] {
@@ -233,7 +238,7 @@ func flow(g *onnx.GraphProto, wrt []string, head string) (active, relevant map[s
 		}
 		if on {
 			for _, o := range n.GetOutput() {
-				active[o] = true
+				active[o] = !stop[o]
 			}
 		}
 	}

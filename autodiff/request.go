@@ -147,6 +147,10 @@ type Request struct {
 	// differentiating with respect to them (Result.Params), so that one
 	// session runs with several sets of weights (re-initialisations).
 	Fed []string
+	// Constants lists tensors that the differentiation treats as
+	// constants (stop-gradient): no gradient flows back through them, even
+	// where they are computed from a tensor in WRT (WithSelfGradientDot).
+	Constants []string
 }
 
 // ReluSampleCodeName returns the output holding the per-sample packed

@@ -37,6 +37,9 @@ type Gradient struct {
 	// Inputs are the data inputs of the model (not labels, seed or params).
 	Inputs  []ox.Input
 	Classes int64 // number of classes of the cross-entropy head (0 otherwise)
+	// HVP maps each parameter to the output holding H·g, g the gradient
+	// dL/dparam (NewGradientHVP only).
+	HVP     map[string]string
 	session *runtime.Session
 	feeds   []string
 	release func() // gives the session's memory back to its budget
@@ -57,8 +60,58 @@ func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
 	return newGradient(res, opts, nil)
 }
 
+// NewGradientHVP is NewGradient whose one graph also computes the
+// Hessian-vector product H·g for each of params (Gradient.HVP), g = dL/dp
+// from the same graph, held constant: the gradient graph of
+// autodiff.WithSelfGradientDot, differentiated again (reverse over
+// reverse), so that g and H·g come out of one session and one run.
+// dotShapes finds the shapes of that graph's tensors (nil: ShapeFinder at
+// opts.InputShape, or ShapeFinderFor at opts.InputShapes).
+func NewGradientHVP(m *ox.Model, opts Options, params []string, dotShapes autodiff.ShapeFunc) (*Gradient, error) {
+	shapes := opts.Shapes
+	if shapes == nil && opts.InputShapes != nil {
+		shapes = ShapeFinderFor(opts.InputShapes, opts.Session)
+	} else if shapes == nil {
+		shapes = ShapeFinder(opts.InputShape, opts.Session)
+	}
+	first, err := autodiff.Build(autodiff.WithStaticInputs(m, opts.InputShape), opts.Request, shapes)
+	if err != nil {
+		return nil, err
+	}
+	dot, constants, err := autodiff.WithSelfGradientDot(first, params)
+	if err != nil {
+		return nil, err
+	}
+	if dotShapes == nil && opts.InputShapes != nil {
+		dotShapes = ShapeFinderFor(opts.InputShapes, opts.Session)
+	} else if dotShapes == nil {
+		dotShapes = ShapeFinder(opts.InputShape, opts.Session)
+	}
+	second, err := autodiff.Build(dot, autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: opts.Request.BN, Constants: constants}, dotShapes)
+	if err != nil {
+		return nil, err
+	}
+	both := *first
+	both.Model = second.Model
+	g, err := newGradientEstimated(&both, second, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.HVP = map[string]string{}
+	for _, p := range params {
+		g.HVP[p] = second.Grads[p]
+	}
+	return g, nil
+}
+
 // newGradient opens a session on res; outputs nil means every output.
 func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradient, error) {
+	return newGradientEstimated(res, res, opts, outputs)
+}
+
+// newGradientEstimated is newGradient with the memory estimate made of est
+// (the graph res.Model, with the shapes of all its tensors).
+func newGradientEstimated(res, est *autodiff.Result, opts Options, outputs []string) (*Gradient, error) {
 	g := &Gradient{Result: res, Inputs: res.Forward.Inputs()}
 	for _, in := range g.Inputs {
 		g.feeds = append(g.feeds, in.Name)
@@ -73,7 +126,7 @@ func newGradient(res *autodiff.Result, opts Options, outputs []string) (*Gradien
 	if opts.FeedParams {
 		g.feeds = append(g.feeds, res.Params...)
 	}
-	release, err := checkGradientMemory(res, opts)
+	release, err := checkGradientMemory(est, opts)
 	if err != nil {
 		return nil, err
 	}

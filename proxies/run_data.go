@@ -130,9 +130,17 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, n int, spec func
 		}
 		find, session.Optimization = nil, "basic" // higher levels fuse into contrib ops without float64 kernels
 	}
-	g, err := engine.NewGradient(m, s.withShapes(engine.Options{Request: req, Session: session, Shapes: find, FeedParams: fed}, nil))
-	if err != nil {
-		return nil, err
+	opts := s.withShapes(engine.Options{Request: req, Session: session, Shapes: find, FeedParams: fed}, nil)
+	var hvpErr error
+	var g *engine.Gradient
+	var err error
+	if need.HVP {
+		g, hvpErr = s.gradientHVP(m, opts, info, ce)
+	}
+	if g == nil {
+		if g, err = engine.NewGradient(m, opts); err != nil {
+			return nil, err
+		}
 	}
 	defer g.Destroy()
 	if s.shapes == nil && !v.Float64 {
@@ -151,6 +159,9 @@ func (s *scorer) runGraph(v Variant, need Signals, ps []*Proxy, n int, spec func
 		sig, err := sub.runOnce(g, v, need, ps, info, ce, why, target, feature, run.weights, i == 0)
 		if err != nil {
 			return nil, err
+		}
+		if hvpErr != nil {
+			sig.hvpErr = hvpErr
 		}
 		all.runs = append(all.runs, sig)
 	}
@@ -208,8 +219,11 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 			}
 		}
 	}
-	if need.HVP {
-		sig.hvp, sig.hvpErr = s.hvp(g, feeds, res)
+	if need.HVP && g.HVP != nil {
+		sig.hvp = map[string][]float64{}
+		for _, l := range s.layers {
+			sig.hvp[l.Param] = res[g.HVP[l.Param]].Float64s()
+		}
 	}
 	if need.InputJacobian {
 		sig.jacob = res[g.Grads[target]]
@@ -244,47 +258,39 @@ func (s *scorer) runOnce(g *engine.Gradient, v Variant, need Signals, ps []*Prox
 	return sig, nil
 }
 
-// hvp returns H·g per layer weight, g the weight gradient of the first run
-// (a constant), H·g by differentiating Σ g ⊙ dL/dW through the gradient
-// graph itself (reverse mode over reverse mode), as grasp's reference's
-// double backward does.
-func (s *scorer) hvp(g *engine.Gradient, feeds map[string]*runtime.Tensor, first map[string]*runtime.Tensor) (map[string][]float64, error) {
+// gradientHVP opens the variant's graph extended with H·g for every layer
+// weight, g = dL/dW from the same graph held constant (grasp; see
+// engine.NewGradientHVP): one session and one run for the first and the
+// second order. An error is grasp's alone: the caller opens the plain
+// graph for the other proxies.
+func (s *scorer) gradientHVP(m *ox.Model, opts engine.Options, info []int64, ce bool) (*engine.Gradient, error) {
 	var params []string
 	for _, l := range s.layers {
 		params = append(params, l.Param)
 	}
-	dot, err := autodiff.WithGradientDot(g.Result, params)
-	if err != nil {
-		return nil, err
+	if len(params) == 0 {
+		return nil, fmt.Errorf("proxies: %s has no layer weights for H·g", s.m.Name())
 	}
 	var extra map[string][]int64
-	if g.Labels != "" && (s.multi() || len(feeds[g.Labels].Shape) > 1) {
-		extra = map[string][]int64{g.Labels: feeds[g.Labels].Shape}
+	if ce {
+		var labels []int64
+		for i, d := range info {
+			if i != autodiff.CEClassAxis(len(info)) {
+				labels = append(labels, d)
+			}
+		}
+		if s.multi() || len(labels) > 1 {
+			extra = map[string][]int64{autodiff.LabelsInput: labels}
+		}
 	}
-	h, err := engine.NewGradient(dot, s.withShapes(engine.Options{
-		Request: autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: s.opts.BN},
-		Session: s.opts.Session,
-	}, extra))
-	if err != nil {
-		return nil, err
+	dot := s.withShapes(engine.Options{Session: opts.Session}, extra)
+	var find autodiff.ShapeFunc
+	if dot.InputShapes != nil {
+		find = engine.ShapeFinderFor(dot.InputShapes, opts.Session)
+	} else {
+		find = engine.ShapeFinder(dot.InputShape, opts.Session)
 	}
-	defer h.Destroy()
-	hfeeds := map[string]*runtime.Tensor{}
-	for k, v := range feeds {
-		hfeeds[k] = v
-	}
-	for _, p := range params {
-		hfeeds[autodiff.HVPInput(p)] = first[g.Grads[p]]
-	}
-	res, err := h.Run(hfeeds)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]float64{}
-	for _, p := range params {
-		out[p] = res[h.Grads[p]].Float64s()
-	}
-	return out, nil
+	return engine.NewGradientHVP(m, opts, params, find)
 }
 
 // runParts runs the variant on each of v.Split equal parts of the batch,
