@@ -170,12 +170,6 @@ func splitGrad(c *gctx) error {
 	return nil
 }
 
-func sliceGrad(c *gctx) error {
-	idx := c.op("idx", "Slice", append([]string{c.iota(c.in(0))}, c.n.Input[1:]...))
-	c.set(0, c.scatterAdd(c.in(0), idx, c.dOut(0)))
-	return nil
-}
-
 func gatherGrad(c *gctx) error {
 	idx := c.op("idx", "Gather", []string{c.iota(c.in(0)), c.in(1)}, ox.AttrInt("axis", c.attrInt("axis", 0)))
 	c.set(0, c.scatterAdd(c.in(0), idx, c.dOut(0)))
