@@ -7,7 +7,11 @@
 //
 // zerocost times each proxy alone (its own graph, session and runs) and the
 // whole suite together (shared runs); the reference runs each proxy
-// separately, as its code does. Both use 2 threads.
+// separately, as its code does. Both use 2 threads whose idle time is spent
+// sleeping: ONNX Runtime's spinning is off (runtime.SessionOptions.Spin) and
+// the reference runs with OMP_WAIT_POLICY=PASSIVE (-omp-wait), its faster
+// setting on a machine shared with other work. The load average is printed
+// with each table.
 package main
 
 import (
@@ -44,7 +48,11 @@ func main() {
 	models := flag.String("models", "nb201_a,resnet18", "fixture networks to time: nb201_a, resnet18")
 	reps := flag.Int("reps", 3, "repetitions (the median is reported)")
 	python := flag.String("python", "/usr/bin/python3", "Python with Debian's PyTorch (empty: skip the reference)")
+	ompWait := flag.String("omp-wait", "PASSIVE", "OMP_WAIT_POLICY of the reference (empty: the environment's; PyTorch's OpenMP threads spin by default, which on a busy machine makes it several times slower)")
 	flag.Parse()
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average at start: %s", load)
+	}
 	if err := runtime.Init(""); err != nil {
 		fail(err)
 	}
@@ -76,9 +84,10 @@ func main() {
 		})
 		ref := map[string]float64{}
 		if *python != "" {
-			ref = reference(*python, c, *reps)
+			ref = reference(*python, *ompWait, c, *reps)
 		}
-		fmt.Printf("\n%s, batch %d, 3x%dx%d, 2 threads\n", c.name, c.batch, c.size, c.size)
+		load, _ := os.ReadFile("/proc/loadavg")
+		fmt.Printf("\n%s, batch %d, 3x%dx%d, 2 threads (load average at the end: %s)\n", c.name, c.batch, c.size, c.size, strings.TrimSpace(string(load)))
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "PROXY\tZEROCOST_S\tPYTORCH_S\tPYTORCH/ZEROCOST\t")
 		refSum := 0.0
@@ -134,9 +143,12 @@ func median(reps int, f func() error) float64 {
 }
 
 // reference runs bench/torch_proxies.py and returns its timings.
-func reference(python string, c benchCase, reps int) map[string]float64 {
+func reference(python, ompWait string, c benchCase, reps int) map[string]float64 {
 	script := filepath.Join(runtime.RepositoryRoot(), "bench", "torch_proxies.py")
 	cmd := exec.Command(python, script, c.name, fmt.Sprint(c.batch), fmt.Sprint(c.size), fmt.Sprint(reps))
+	if ompWait != "" {
+		cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY="+ompWait)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
