@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -37,8 +38,23 @@ func main() {
 	threads := flag.Int("threads", 2, "intra-op threads")
 	top := flag.Int("top", 10, "op types and nodes to list per session")
 	keep := flag.String("keep", "", "folder to keep the JSON traces in (empty: a temporary one, removed)")
+	cpu := flag.String("cpuprofile", "", "write a Go CPU profile of the Score call (the graph building outside ONNX Runtime) to this file")
 	flag.Parse()
+	if *cpu != "" {
+		f, err := os.Create(*cpu)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "zcprofile:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "zcprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*model, *batch, *size, strings.Split(*list, ","), *threads, *top, *keep); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "zcprofile:", err)
 		os.Exit(1)
 	}
