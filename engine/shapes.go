@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/zerocost/zerocost/data"
 	ox "github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/runtime"
+	"google.golang.org/protobuf/proto"
 )
 
 // ShapeFinder returns an autodiff.ShapeFunc that finds the element type and
@@ -269,31 +271,110 @@ func sampleInput(in ox.Input, dims []int64, seed uint64) *runtime.Tensor {
 // CachedShapeFinderFor is ShapeFinderFor with the memory of
 // CachedShapeFinder.
 func CachedShapeFinderFor(shapes map[string][]int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
-	return cached(ShapeFinderFor(shapes, opts))
+	return cached(feedPlan{byName: shapes}, opts)
 }
 
-// CachedShapeFinder is ShapeFinder with a memory: a model it has seen
-// (same bytes) is not run again. Proxies that build several graphs of one
-// model share one discovery this way. It is not safe for concurrent use.
+// CachedShapeFinder is ShapeFinder with a memory: a model it has seen is
+// not inferred or run again. Proxies that build several graphs of one
+// model share one discovery this way. Static inference does not read
+// float weights, so its results are remembered by the model's structure
+// (everything but the float initializers' values: hashing a large model's
+// weights cost more than the inference); a probe run's by the model's
+// bytes. It is not safe for concurrent use.
 func CachedShapeFinder(inputShape []int64, opts runtime.SessionOptions) autodiff.ShapeFunc {
-	return cached(ShapeFinder(inputShape, opts))
+	return cached(feedPlan{shape: inputShape}, opts)
 }
 
-func cached(find autodiff.ShapeFunc) autodiff.ShapeFunc {
-	cache := map[[32]byte]autodiff.Shapes{}
+func cached(plan feedPlan, opts runtime.SessionOptions) autodiff.ShapeFunc {
+	static := map[[32]byte]autodiff.Shapes{}
+	probed := map[[32]byte]autodiff.Shapes{}
 	return func(m *ox.Model) (autodiff.Shapes, error) {
+		key, err := structureKey(m)
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := static[key]; ok {
+			return s, nil
+		}
+		s, err := staticShapes(m, plan)
+		var overflow *ShapeOverflowError
+		switch {
+		case err == nil:
+			static[key] = s
+			return s, nil
+		case errors.As(err, &overflow):
+			return nil, err
+		}
 		data, err := m.Marshal()
 		if err != nil {
 			return nil, err
 		}
-		key := sha256.Sum256(data)
-		if s, ok := cache[key]; ok {
+		full := sha256.Sum256(data)
+		if s, ok := probed[full]; ok {
 			return s, nil
 		}
-		s, err := find(m)
+		if err := checkProbe(m, plan, opts.MaxMemory); err != nil {
+			return nil, err
+		}
+		s, err = probeShapes(m, plan, opts)
 		if err == nil {
-			cache[key] = s
+			probed[full] = s
 		}
 		return s, err
 	}
+}
+
+// structureKey hashes what static shape inference reads of m: the opsets,
+// the nodes, inputs, outputs and value infos, and the initializers' names,
+// types and dims, with the values of all but the float ones.
+func structureKey(m *ox.Model) ([32]byte, error) {
+	h := sha256.New()
+	mo := proto.MarshalOptions{Deterministic: true}
+	var buf []byte
+	add := func(msg proto.Message) error {
+		var err error
+		if buf, err = mo.MarshalAppend(buf[:0], msg); err != nil {
+			return err
+		}
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(buf)))
+		h.Write(n[:])
+		h.Write(buf)
+		return nil
+	}
+	for _, o := range m.Proto.GetOpsetImport() {
+		if err := add(o); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	g := m.Graph()
+	for _, n := range g.GetNode() {
+		if err := add(n); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	for _, list := range [][]*onnx.ValueInfoProto{g.GetInput(), g.GetOutput(), g.GetValueInfo()} {
+		h.Write([]byte{0xff})
+		for _, v := range list {
+			if err := add(v); err != nil {
+				return [32]byte{}, err
+			}
+		}
+	}
+	h.Write([]byte{0xfe})
+	for _, t := range g.GetInitializer() {
+		if ox.IsFloat(t.GetDataType()) || t.GetDataType() == ox.Float16 || t.GetDataType() == ox.BFloat16 {
+			head := &onnx.TensorProto{Name: t.GetName(), DataType: t.GetDataType(), Dims: t.GetDims()}
+			if err := add(head); err != nil {
+				return [32]byte{}, err
+			}
+			continue
+		}
+		if err := add(t); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	var key [32]byte
+	copy(key[:], h.Sum(nil))
+	return key, nil
 }
