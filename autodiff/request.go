@@ -147,6 +147,9 @@ type Request struct {
 	// differentiating with respect to them (Result.Params), so that one
 	// session runs with several sets of weights (re-initialisations).
 	Fed []string
+	// Probes asks for per-sample derivatives with respect to single
+	// parameter elements (WithElementProbes), as outputs ProbeOutput.
+	Probes []Probe
 }
 
 // ReluSampleCodeName returns the output holding the per-sample packed
