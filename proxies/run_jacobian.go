@@ -89,4 +89,3 @@ func (s *scorer) sampleJacobian() (*signals, error) {
 	}
 	return &signals{jacobian: jac}, nil
 }
-
