@@ -96,7 +96,11 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		}
 	}
 
-	active, relevant := flow(g, req.WRT, req.Constants, head)
+	sources := req.WRT
+	for _, p := range req.Probes {
+		sources = append(sources[:len(sources):len(sources)], p.Tensor)
+	}
+	active, relevant := flow(g, sources, req.Constants, head)
 	if err := checkRules(fwd.Name(), g, active, relevant); err != nil {
 		return nil, err
 	}
@@ -178,6 +182,9 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 		if err := emitFisher(e, ft, gradOf(ft.Tensor)); err != nil {
 			return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 		}
+	}
+	if err := emitProbes(e, req.Probes, gradOf); err != nil {
+		return nil, fmt.Errorf("autodiff: %s: %w", fwd.Name(), err)
 	}
 	if req.ReluKernel {
 		if err := emitReluKernel(e, nodes, ReluKernelOutput); err != nil {

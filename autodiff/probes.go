@@ -8,18 +8,33 @@ import (
 	ox "github.com/zerocost/zerocost/onnximport"
 )
 
-// ProbeInput returns the name of the input WithElementProbes adds for param.
-func ProbeInput(param string) string { return "zerocost_probe/" + param }
+// Probe is one reader's share of a per-sample derivative (Request.Probes):
+// for parameter Param read by the node that outputs Tensor, ∂Tensor/∂Param₀
+// is Derivative (a forward tensor that WithElementProbes added; "" for a
+// constant 1), nonzero only at index 0 of Axis when Sliced. Build adds the
+// output ProbeOutput(Param), of shape [N]: per sample, Σ over the readers of
+// Σ (dHead/dTensor ⊙ Derivative) over every axis but the batch, which is the
+// derivative of that sample's part of the head with respect to element 0
+// of Param, exact when the samples of a batch do not interact
+// (BatchNormalization on running statistics: BNRunning).
+type Probe struct {
+	Param      string
+	Tensor     string
+	Derivative string
+	Axis       int
+	Sliced     bool
+}
 
-// WithElementProbes returns m with one zero-valued input per parameter,
-// t_p of shape [N] (ProbeInput), added so that the gradient of any head
-// with respect to t_p is, per sample b, the derivative of that sample's
-// part of the head with respect to element 0 of p: every node that reads
-// p computes y + t_p[b]·∂y/∂p₀ instead of y, with ∂y/∂p₀ written out in
-// standard operators. It is exact when the samples of a batch do not
-// interact (BatchNormalization on running statistics: BNRunning), which is
-// what per-sample Jacobians (VKDNW's Fisher information) need; the weight
-// gradient, summed over the batch, cannot give them.
+// ProbeOutput returns the name of the output that Build adds for param.
+func ProbeOutput(param string) string { return "zerocost_probe/" + param }
+
+// WithElementProbes returns m with the forward tensors ∂y/∂p₀ of every node
+// that reads one of params, and the Probes that ask Build for each
+// parameter's per-sample derivative (Request.Probes): the weight gradient
+// sums over the batch and cannot give per-sample Jacobians (VKDNW's Fisher
+// information). The derivatives are small where the layer allows (a Conv
+// weight: a one-tap convolution of input channel 0 for output channel 0),
+// and the gradients they meet are sliced to match in the gradient graph.
 //
 // Readers with a derivative: Conv (weight, bias), Gemm (B with transA=0,
 // C), MatMul (a 2-D weight as second operand, directly or through a 2-D
@@ -27,7 +42,7 @@ func ProbeInput(param string) string { return "zerocost_probe/" + param }
 // statistics) and elementwise Add, Sub and Mul. A weight read through
 // Identity is a parameter of its own (PyTorch's merged copies), so that
 // reader is skipped. shapes are the model's tensor shapes (for ranks).
-func WithElementProbes(m *ox.Model, params []string, shapes Shapes) (*ox.Model, error) {
+func WithElementProbes(m *ox.Model, params []string, shapes Shapes) (*ox.Model, []Probe, error) {
 	out := m.Clone()
 	g := out.Graph()
 	e := newEmitter(g, out.Opset(), shapes)
@@ -41,16 +56,21 @@ func WithElementProbes(m *ox.Model, params []string, shapes Shapes) (*ox.Model, 
 	for _, t := range g.GetInitializer() {
 		dims[t.GetName()] = t.GetDims()
 	}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Identity" && len(n.GetInput()) == 1 {
+			if d, ok := dims[n.GetInput()[0]]; ok {
+				dims[n.GetOutput()[0]] = d // a merged copy: a parameter of its own
+			}
+		}
+	}
 	original := g.Node
-	terms := map[*onnx.NodeProto][]string{}            // node -> t_p ⊙ ∂y/∂p₀ terms
-	emitted := map[*onnx.NodeProto][]*onnx.NodeProto{} // the nodes that compute them
+	emitted := map[*onnx.NodeProto][]*onnx.NodeProto{} // reader -> the nodes of its derivatives
+	var probes []Probe
 	for _, p := range params {
 		pd, ok := dims[p]
 		if !ok {
-			return nil, fmt.Errorf("autodiff: probe: %q is not an initializer", p)
+			return nil, nil, fmt.Errorf("autodiff: probe: %q is not an initializer", p)
 		}
-		t := ProbeInput(p)
-		g.Input = append(g.Input, ox.ValueInfo(t, ox.Float, []int64{-1}, "N"))
 		found := false
 		for _, n := range readers[p] {
 			if n.GetOpType() == "Identity" {
@@ -62,64 +82,91 @@ func WithElementProbes(m *ox.Model, params []string, shapes Shapes) (*ox.Model, 
 			}
 			for _, r := range reads {
 				before := len(g.Node)
-				d, err := e.elementDerivative(r, name, rd, shapes)
+				pr, err := e.elementDerivative(r, name, rd, shapes)
 				if err != nil {
-					return nil, fmt.Errorf("autodiff: probe of %q: %w", p, err)
+					return nil, nil, fmt.Errorf("autodiff: probe of %q: %w", p, err)
 				}
-				rank := len(shapes[r.GetOutput()[0]].Dims)
-				if rank == 0 {
-					return nil, fmt.Errorf("autodiff: probe of %q: node %q (%s) has an output of unknown rank", p, r.GetName(), r.GetOpType())
-				}
-				shape := make([]int64, rank)
-				shape[0] = -1
-				for i := 1; i < rank; i++ {
-					shape[i] = 1
-				}
-				tb := e.reshape("zerocost_probe/t", t, e.ints(shape...))
-				terms[r] = append(terms[r], e.node("zerocost_probe/term", "Mul", []string{tb, d}))
+				pr.Param, pr.Tensor = p, r.GetOutput()[0]
+				probes = append(probes, pr)
 				emitted[r] = append(emitted[r], g.Node[before:]...)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("autodiff: probe: parameter %q has no reader", p)
+			return nil, nil, fmt.Errorf("autodiff: probe: parameter %q has no reader", p)
 		}
 	}
-	// Each reader is followed by the nodes of its terms and their Sum, which
-	// takes over its output's name: the graph stays in topological order.
+	// The derivative nodes of each reader go right before it (they read its
+	// inputs only): the graph stays in topological order.
 	var nodes []*onnx.NodeProto
 	for _, n := range original[:len(original):len(original)] {
-		nodes = append(nodes, n)
-		ts, ok := terms[n]
-		if !ok {
-			continue
-		}
-		y := n.Output[0]
-		raw := e.fresh(y + "/unprobed")
-		n.Output[0] = raw
 		nodes = append(nodes, emitted[n]...)
-		nodes = append(nodes, ox.Node("Sum", e.fresh("zerocost_probe/sum"), append([]string{raw}, ts...), []string{y}))
+		nodes = append(nodes, n)
 	}
 	g.Node = nodes
-	return out, nil
+	return out, probes, nil
+}
+
+// emitProbes adds the ProbeOutput of every parameter of probes: Σ over its
+// readers of Σ_{non-batch axes} (grad(Tensor) ⊙ Derivative), [N].
+func emitProbes(e *emitter, probes []Probe, gradOf func(string) string) error {
+	terms := map[string][]string{}
+	var order []string
+	for _, p := range probes {
+		if _, ok := terms[p.Param]; !ok {
+			order = append(order, p.Param)
+			terms[p.Param] = nil
+		}
+		info, ok := e.shapes[p.Tensor]
+		if !ok || len(info.Dims) < 1 {
+			return fmt.Errorf("probe tensor %q has no known shape", p.Tensor)
+		}
+		rank := len(info.Dims)
+		base := "zerocost_probe/" + sanitize(p.Param)
+		g := gradOf(p.Tensor)
+		if g == "" { // the head does not depend on this reader
+			g = e.zerosLike(base+"/zero", p.Tensor)
+		}
+		if p.Sliced {
+			g = e.node(base+"/g0", "Slice", []string{g, e.ints(0), e.ints(1), e.ints(int64(p.Axis))})
+		}
+		if p.Derivative != "" {
+			g = e.node(base+"/gd", "Mul", []string{g, p.Derivative})
+		}
+		if rank > 1 {
+			var axes []int64
+			for i := 1; i < rank; i++ {
+				axes = append(axes, int64(i))
+			}
+			g = e.reduce(base+"/per_sample", "ReduceSum", g, axes, false)
+		}
+		terms[p.Param] = append(terms[p.Param], g)
+	}
+	for _, param := range order {
+		total := e.sum("zerocost_probe/"+sanitize(param)+"/total", terms[param])
+		name := ProbeOutput(param)
+		e.g.Node = append(e.g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{total}, []string{name}))
+		e.g.Output = append(e.g.Output, &onnx.ValueInfoProto{Name: name})
+	}
+	return nil
 }
 
 // elementDerivative emits ∂y/∂p₀ for node n reading p (dims pd), as a
-// tensor that broadcasts against n's output.
-func (e *emitter) elementDerivative(n *onnx.NodeProto, p string, pd []int64, shapes Shapes) (string, error) {
+// Probe without Param and Tensor.
+func (e *emitter) elementDerivative(n *onnx.NodeProto, p string, pd []int64, shapes Shapes) (Probe, error) {
 	in := n.GetInput()
 	at := -1
 	for i, x := range in {
 		if x == p {
 			if at >= 0 {
-				return "", fmt.Errorf("node %q (%s) reads it twice", n.GetName(), n.GetOpType())
+				return Probe{}, fmt.Errorf("node %q (%s) reads it twice", n.GetName(), n.GetOpType())
 			}
 			at = i
 		}
 	}
 	elem := e.initElemOr(p, ox.Float)
-	fail := func(why string) (string, error) {
-		return "", fmt.Errorf("node %q (%s) reads it as input %d; %s", n.GetName(), n.GetOpType(), at, why)
+	fail := func(why string) (Probe, error) {
+		return Probe{}, fmt.Errorf("node %q (%s) reads it as input %d; %s", n.GetName(), n.GetOpType(), at, why)
 	}
 	yRank := len(shapes[n.GetOutput()[0]].Dims)
 	switch n.GetOpType() {
@@ -143,9 +190,9 @@ func (e *emitter) elementDerivative(n *onnx.NodeProto, p string, pd []int64, sha
 				attrs = append(attrs, ox.AttrString("auto_pad", string(pad.GetS())))
 			}
 			d := e.node("zerocost_probe/dconv", "Conv", []string{first, e.floats(elem, kernel, vals...)}, attrs...)
-			return e.node("zerocost_probe/d", "Mul", []string{d, e.oneHot(elem, pd[0], yRank, 1)}), nil
+			return Probe{Derivative: d, Axis: 1, Sliced: true}, nil
 		case 2:
-			return e.oneHot(elem, pd[0], yRank, 1), nil
+			return Probe{Axis: 1, Sliced: true}, nil
 		}
 	case "Gemm":
 		alpha := float64(ox.AttrFloatOr(n, "alpha", 1))
@@ -155,20 +202,15 @@ func (e *emitter) elementDerivative(n *onnx.NodeProto, p string, pd []int64, sha
 			if ox.AttrIntOr(n, "transA", 0) != 0 {
 				return fail("transA=1 is not supported")
 			}
-			cols := pd[0]
-			if ox.AttrIntOr(n, "transB", 0) == 0 {
-				cols = pd[1]
-			}
 			a0 := e.node("zerocost_probe/a0", "Slice", []string{in[0], e.ints(0), e.ints(1), e.ints(1)})
-			d := e.node("zerocost_probe/d", "Mul", []string{a0, e.oneHot(elem, cols, 2, 1)})
-			return e.node("zerocost_probe/d", "Mul", []string{d, e.scalar(alpha, elem)}), nil
+			return Probe{Derivative: e.node("zerocost_probe/d", "Mul", []string{a0, e.scalar(alpha, elem)}), Axis: 1, Sliced: true}, nil
 		case 2:
-			return e.node("zerocost_probe/d", "Mul", []string{e.oneHotLike(elem, pd), e.scalar(beta, elem)}), nil
+			return Probe{Derivative: e.node("zerocost_probe/d", "Mul", []string{e.oneHotLike(elem, pd), e.scalar(beta, elem)})}, nil
 		}
 	case "MatMul":
 		if at == 1 && len(pd) == 2 {
 			x0 := e.node("zerocost_probe/x0", "Slice", []string{in[0], e.ints(0), e.ints(1), e.ints(-1)})
-			return e.node("zerocost_probe/d", "Mul", []string{x0, e.oneHot(elem, pd[1], 1, 0)}), nil
+			return Probe{Derivative: x0, Axis: yRank - 1, Sliced: true}, nil
 		}
 		return fail("only a 2-D weight as the second operand has a per-sample derivative")
 	case "BatchNormalization":
@@ -186,35 +228,22 @@ func (e *emitter) elementDerivative(n *onnx.NodeProto, p string, pd []int64, sha
 			inv := 1 / math.Sqrt(variance+eps)
 			x0 := e.node("zerocost_probe/x0", "Slice", []string{in[0], e.ints(0), e.ints(1), e.ints(1)})
 			xhat := e.node("zerocost_probe/xhat", "Mul", []string{e.node("zerocost_probe/xc", "Sub", []string{x0, e.scalar(mean, elem)}), e.scalar(inv, elem)})
-			return e.node("zerocost_probe/d", "Mul", []string{xhat, e.oneHot(elem, pd[0], yRank, 1)}), nil
+			return Probe{Derivative: xhat, Axis: 1, Sliced: true}, nil
 		case 2:
-			return e.oneHot(elem, pd[0], yRank, 1), nil
+			return Probe{Axis: 1, Sliced: true}, nil
 		}
 	case "Add":
-		return e.oneHotLike(elem, pd), nil
+		return Probe{Derivative: e.oneHotLike(elem, pd)}, nil
 	case "Sub":
 		d := e.oneHotLike(elem, pd)
 		if at == 1 {
-			return e.node("zerocost_probe/d", "Neg", []string{d}), nil
+			d = e.node("zerocost_probe/d", "Neg", []string{d})
 		}
-		return d, nil
+		return Probe{Derivative: d}, nil
 	case "Mul":
-		return e.node("zerocost_probe/d", "Mul", []string{in[1-at], e.oneHotLike(elem, pd)}), nil
+		return Probe{Derivative: e.node("zerocost_probe/d", "Mul", []string{in[1-at], e.oneHotLike(elem, pd)})}, nil
 	}
 	return fail("zerocost has no per-sample derivative for it (Conv, Gemm, MatMul, BatchNormalization, Add, Sub and Mul readers have one)")
-}
-
-// oneHot returns a constant of rank `rank`, size n on axis and 1 on the
-// other axes, that is 1 at index 0 of axis and 0 elsewhere.
-func (e *emitter) oneHot(elem int32, n int64, rank, axis int) string {
-	dims := make([]int64, rank)
-	for i := range dims {
-		dims[i] = 1
-	}
-	dims[axis] = n
-	vals := make([]float64, n)
-	vals[0] = 1
-	return e.floats(elem, dims, vals...)
 }
 
 // oneHotLike returns a constant of shape dims that is 1 at flat index 0.

@@ -68,17 +68,11 @@ func TestElementProbesArePerSampleGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probed, err := autodiff.WithElementProbes(m, params, shapes)
+	probed, probes, err := autodiff.WithElementProbes(m, params, shapes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inShapes := map[string][]int64{"x": {n, 2, 5, 5}}
-	var wrt []string
-	for _, p := range params {
-		wrt = append(wrt, autodiff.ProbeInput(p))
-		inShapes[autodiff.ProbeInput(p)] = []int64{n}
-	}
-	pg, err := engine.NewGradient(probed, engine.Options{Request: autodiff.Request{WRT: wrt, Head: autodiff.HeadSum, BN: autodiff.BNRunning}, InputShapes: inShapes})
+	pg, err := engine.NewGradient(probed, engine.Options{Request: autodiff.Request{Probes: probes, Head: autodiff.HeadSum, BN: autodiff.BNRunning}, InputShape: []int64{n, 2, 5, 5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +81,7 @@ func TestElementProbesArePerSampleGradients(t *testing.T) {
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	feeds := map[string]*runtime.Tensor{"x": runtime.NewFloat32([]int64{n, 2, 5, 5}, x)}
-	for _, p := range params {
-		feeds[autodiff.ProbeInput(p)] = runtime.NewFloat32([]int64{n}, make([]float32, n))
-	}
-	got, err := pg.Run(feeds)
+	got, err := pg.Run(map[string]*runtime.Tensor{"x": runtime.NewFloat32([]int64{n, 2, 5, 5}, x)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +97,7 @@ func TestElementProbesArePerSampleGradients(t *testing.T) {
 		}
 		for _, p := range params {
 			w0 := want[one.Grads[p]].Float64s()[0]
-			g0 := got[pg.Grads[autodiff.ProbeInput(p)]].Float64s()[b]
+			g0 := got[autodiff.ProbeOutput(p)].Float64s()[b]
 			if math.Abs(w0-g0) > 1e-4*math.Max(1, math.Abs(w0)) {
 				t.Errorf("sample %d, %s: probe gradient %.7g, weight gradient element 0 %.7g", b, p, g0, w0)
 			}
@@ -126,7 +116,7 @@ func TestElementProbesRefuseUnknownReaders(t *testing.T) {
 		Node:        []*onnx.NodeProto{ox.Node("PRelu", "act", []string{"x", "slope"}, []string{"y"})},
 	}
 	shapes := autodiff.Shapes{"y": {Elem: ox.Float, Dims: []int64{-1, 3}}}
-	_, err := autodiff.WithElementProbes(ox.NewModel(g, 17), []string{"slope"}, shapes)
+	_, _, err := autodiff.WithElementProbes(ox.NewModel(g, 17), []string{"slope"}, shapes)
 	if err == nil || !strings.Contains(err.Error(), `node "act" (PRelu)`) {
 		t.Fatalf("want a refusal naming node act, got %v", err)
 	}

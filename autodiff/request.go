@@ -151,6 +151,9 @@ type Request struct {
 	// constants (stop-gradient): no gradient flows back through them, even
 	// where they are computed from a tensor in WRT (WithSelfGradientDot).
 	Constants []string
+	// Probes asks for per-sample derivatives with respect to single
+	// parameter elements (WithElementProbes), as outputs ProbeOutput.
+	Probes []Probe
 }
 
 // ReluSampleCodeName returns the output holding the per-sample packed

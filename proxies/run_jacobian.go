@@ -18,10 +18,10 @@ type sampleJacobian struct {
 }
 
 // runSampleJacobian builds the model with per-sample probes on element 0 of
-// every parameter (autodiff.WithElementProbes) and a one-hot class mask on
-// the logits (autodiff.WithClassMask), then runs it once per class: the
-// gradient of the masked sum with respect to each probe is, per sample,
-// one entry of that class's Jacobian row. BatchNormalization runs on its
+// every parameter (autodiff.WithElementProbes: reduced inside the gradient
+// graph to one [N] output per parameter) and a one-hot class mask on the
+// logits (autodiff.WithClassMask), then runs it once per class: each
+// probe output is, per sample, one entry of that class's Jacobian row. BatchNormalization runs on its
 // running statistics (samples must not interact). With v.Init, the layer
 // weights are re-initialised first (repeat 0's seeded weights; biases 0,
 // BatchNormalization scale 1 and bias 0).
@@ -53,28 +53,20 @@ func (s *scorer) sampleJacobian() (*signals, error) {
 	if len(params) == 0 {
 		return nil, fmt.Errorf("proxies: %s has no parameter tensors", s.m.Name())
 	}
-	probed, err := autodiff.WithElementProbes(s.m, params, shapes)
+	probed, probes, err := autodiff.WithElementProbes(s.m, params, shapes)
 	if err != nil {
 		return nil, fmt.Errorf("proxies: %s: %w", s.m.Name(), err)
 	}
 	probed = autodiff.WithClassMask(probed, s.head, classes)
 	n := s.opts.Batch.Input.Shape[0]
 	extra := map[string][]int64{autodiff.ClassMaskInput: {1, classes}}
-	req := autodiff.Request{Output: autodiff.ClassMaskOutput, Head: autodiff.HeadSum, BN: autodiff.BNRunning, ExtraOutputs: []string{s.head}}
-	for _, p := range params {
-		req.WRT = append(req.WRT, autodiff.ProbeInput(p))
-		extra[autodiff.ProbeInput(p)] = []int64{n}
-	}
+	req := autodiff.Request{Output: autodiff.ClassMaskOutput, Head: autodiff.HeadSum, BN: autodiff.BNRunning, ExtraOutputs: []string{s.head}, Probes: probes}
 	g, err := engine.NewGradient(probed, s.withShapes(engine.Options{Request: req, Session: s.opts.Session}, extra))
 	if err != nil {
 		return nil, err
 	}
 	defer g.Destroy()
 	feeds := s.feeds()
-	zeros := runtime.NewFloat32([]int64{n}, make([]float32, n))
-	for _, p := range params {
-		feeds[autodiff.ProbeInput(p)] = zeros
-	}
 	jac := &sampleJacobian{params: params, n: int(n), k: int(classes)}
 	for k := range classes {
 		mask := make([]float32, classes)
@@ -86,7 +78,7 @@ func (s *scorer) sampleJacobian() (*signals, error) {
 		}
 		row := make([]float64, int(n)*len(params))
 		for j, p := range params {
-			for b, v := range res[g.Grads[autodiff.ProbeInput(p)]].Float64s() {
+			for b, v := range res[autodiff.ProbeOutput(p)].Float64s() {
 				row[b*len(params)+j] = v
 			}
 		}
@@ -97,4 +89,3 @@ func (s *scorer) sampleJacobian() (*signals, error) {
 	}
 	return &signals{jacobian: jac}, nil
 }
-
