@@ -66,21 +66,8 @@ func sliceAxes(c *gctx, xd []int64) (out []sliceAxis, ok bool) {
 		if a < 0 || int(a) >= rank || xd[a] < 0 || steps[i] == 0 {
 			return nil, false
 		}
-		d, st, en, step := xd[a], starts[i], ends[i], steps[i]
-		if st < 0 {
-			st += d
-		}
-		if en < 0 {
-			en += d
-		}
-		var count int64
-		if step > 0 {
-			st, en = min(max(st, 0), d), min(max(en, 0), d)
-			count = max(0, (en-st+step-1)/step)
-		} else {
-			st, en = min(max(st, 0), d-1), min(max(en, -1), d-1)
-			count = max(0, (st-en-step-1)/(-step))
-		}
+		d, step := xd[a], steps[i]
+		st, count := ox.SliceSpan(d, starts[i], ends[i], step)
 		if count == 0 {
 			return nil, false
 		}

@@ -687,21 +687,8 @@ func sliceRule(_ *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 		if a < 0 || a >= int64(len(d)) || steps[i] == 0 {
 			return nil, fmt.Errorf("axis or step")
 		}
-		dim, start, end, step := d[a], starts[i], ends[i], steps[i]
-		if start < 0 {
-			start += dim
-		}
-		if end < 0 {
-			end += dim
-		}
-		var count int64
-		if step > 0 {
-			start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-			count = max(0, (end-start+step-1)/step)
-		} else {
-			start, end = min(max(start, 0), dim-1), min(max(end, -1), dim-1)
-			count = max(0, (start-end-step-1)/(-step))
-		}
+		step := steps[i]
+		start, count := ox.SliceSpan(d[a], starts[i], ends[i], step)
 		dims[a] = count
 		first[a] = [3]int64{start, step, count}
 	}

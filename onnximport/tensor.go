@@ -19,6 +19,25 @@ const (
 	Float16 = int32(onnx.TensorProto_FLOAT16)
 )
 
+// SliceSpan resolves one axis of an ONNX Slice: for an axis of size dim
+// and the node's start, end and (nonzero) step, it returns the first index
+// taken, clamped as the operator clamps it, and the number of elements
+// taken (0 when the slice is empty).
+func SliceSpan(dim, start, end, step int64) (first, count int64) {
+	if start < 0 {
+		start += dim
+	}
+	if end < 0 {
+		end += dim
+	}
+	if step > 0 {
+		start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+		return start, max(0, (end-start+step-1)/step)
+	}
+	start, end = min(max(start, 0), dim-1), min(max(end, -1), dim-1)
+	return start, max(0, (start-end-step-1)/(-step))
+}
+
 // NumElements is the number of values of a tensor of shape dims:
 // math.MaxInt when the product overflows (a corrupt or absurd shape), -1
 // when a dimension is negative.
