@@ -21,8 +21,9 @@ type sampleJacobian struct {
 // every parameter (autodiff.WithElementProbes: reduced inside the gradient
 // graph to one [N] output per parameter) and a one-hot class mask on the
 // logits (autodiff.WithClassMask), then runs it once per class: each
-// probe output is, per sample, one entry of that class's Jacobian row. BatchNormalization runs on its
-// running statistics (samples must not interact). With v.Init, the layer
+// probe output is, per sample, one entry of that class's Jacobian row.
+// BatchNormalization runs on its running statistics (samples must not
+// interact). With v.Init, the layer
 // weights are re-initialised first (repeat 0's seeded weights; biases 0,
 // BatchNormalization scale 1 and bias 0).
 func (s *scorer) runSampleJacobian(v Variant) (*signals, error) {
