@@ -475,6 +475,18 @@ func HVPInput(param string) string { return "zerocost_hvp/v/" + param }
 // sum head on it) gives the Hessian-vector product H·v exactly, by reverse
 // mode over the reverse-mode graph, with standard operators only.
 func WithGradientDot(res *Result, params []string) (*ox.Model, error) {
+	return gradientDot(res, params, "WithGradientDot", func(e *emitter, p, _ string) string {
+		info := res.Shapes[p]
+		v := HVPInput(p)
+		e.g.Input = append(e.g.Input, ox.ValueInfo(v, info.Elem, info.Dims))
+		return v
+	})
+}
+
+// gradientDot returns res's gradient graph with the output HVPOutput =
+// Σ_p Σ v_p ⊙ dL/dp, v_p the tensor that direction adds for p (given the
+// name of dL/dp); caller names the exported function in errors.
+func gradientDot(res *Result, params []string, caller string, direction func(e *emitter, p, grad string) string) (*ox.Model, error) {
 	m := res.Model.Clone()
 	g := m.Graph()
 	e := newEmitter(g, m.Opset(), res.Shapes)
@@ -484,13 +496,11 @@ func WithGradientDot(res *Result, params []string) (*ox.Model, error) {
 		if !ok {
 			return nil, fmt.Errorf("autodiff: %s: no gradient of %q in the graph", res.Forward.Name(), p)
 		}
-		info := res.Shapes[p]
-		v := HVPInput(p)
-		g.Input = append(g.Input, ox.ValueInfo(v, info.Elem, info.Dims))
+		v := direction(e, p, grad)
 		terms = append(terms, e.reduce("zerocost_hvp/term", "ReduceSum", e.node("zerocost_hvp/prod", "Mul", []string{grad, v}), nil, false))
 	}
 	if len(terms) == 0 {
-		return nil, fmt.Errorf("autodiff: WithGradientDot needs at least one parameter")
+		return nil, fmt.Errorf("autodiff: %s needs at least one parameter", caller)
 	}
 	total := e.sum("zerocost_hvp/total", terms)
 	g.Node = append(g.Node, ox.Node("Reshape", e.fresh(HVPOutput), []string{total, e.ints(1)}, []string{HVPOutput}))

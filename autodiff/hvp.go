@@ -1,11 +1,6 @@
 package autodiff
 
-import (
-	"fmt"
-
-	"github.com/advancedclimatesystems/gonnx/onnx"
-	ox "github.com/zerocost/zerocost/onnximport"
-)
+import ox "github.com/zerocost/zerocost/onnximport"
 
 // HVPDirection returns the name of the tensor that holds the direction of
 // WithSelfGradientDot for param: a copy of its own gradient dL/dparam.
@@ -20,25 +15,14 @@ func HVPDirection(param string) string { return "zerocost_hvp/g/" + param }
 // backward of GraSP (autograd.grad(create_graph=True), then z.backward()
 // with the first gradient detached).
 func WithSelfGradientDot(res *Result, params []string) (m *ox.Model, constants []string, err error) {
-	m = res.Model.Clone()
-	g := m.Graph()
-	e := newEmitter(g, m.Opset(), res.Shapes)
-	var terms []string
-	for _, p := range params {
-		grad, ok := res.Grads[p]
-		if !ok {
-			return nil, nil, fmt.Errorf("autodiff: %s: no gradient of %q in the graph", res.Forward.Name(), p)
-		}
+	m, err = gradientDot(res, params, "WithSelfGradientDot", func(e *emitter, p, grad string) string {
 		v := e.fresh(HVPDirection(p))
-		g.Node = append(g.Node, ox.Node("Identity", e.fresh(v+"/node"), []string{grad}, []string{v}))
+		e.g.Node = append(e.g.Node, ox.Node("Identity", e.fresh(v+"/node"), []string{grad}, []string{v}))
 		constants = append(constants, v)
-		terms = append(terms, e.reduce("zerocost_hvp/term", "ReduceSum", e.node("zerocost_hvp/prod", "Mul", []string{grad, v}), nil, false))
+		return v
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(terms) == 0 {
-		return nil, nil, fmt.Errorf("autodiff: WithSelfGradientDot needs at least one parameter")
-	}
-	total := e.sum("zerocost_hvp/total", terms)
-	g.Node = append(g.Node, ox.Node("Reshape", e.fresh(HVPOutput), []string{total, e.ints(1)}, []string{HVPOutput}))
-	g.Output = append(g.Output, &onnx.ValueInfoProto{Name: HVPOutput})
 	return m, constants, nil
 }
