@@ -48,10 +48,8 @@ type Gradient struct {
 // NewGradient builds the gradient graph of m and opens a session on it.
 func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
 	shapes := opts.Shapes
-	if shapes == nil && opts.InputShapes != nil {
-		shapes = ShapeFinderFor(opts.InputShapes, opts.Session)
-	} else if shapes == nil {
-		shapes = ShapeFinder(opts.InputShape, opts.Session)
+	if shapes == nil {
+		shapes = opts.inputShapeFinder()
 	}
 	res, err := autodiff.Build(autodiff.WithStaticInputs(m, opts.InputShape), opts.Request, shapes)
 	if err != nil {
@@ -69,10 +67,8 @@ func NewGradient(m *ox.Model, opts Options) (*Gradient, error) {
 // opts.InputShape, or ShapeFinderFor at opts.InputShapes).
 func NewGradientHVP(m *ox.Model, opts Options, params []string, dotShapes autodiff.ShapeFunc) (*Gradient, error) {
 	shapes := opts.Shapes
-	if shapes == nil && opts.InputShapes != nil {
-		shapes = ShapeFinderFor(opts.InputShapes, opts.Session)
-	} else if shapes == nil {
-		shapes = ShapeFinder(opts.InputShape, opts.Session)
+	if shapes == nil {
+		shapes = opts.inputShapeFinder()
 	}
 	first, err := autodiff.Build(autodiff.WithStaticInputs(m, opts.InputShape), opts.Request, shapes)
 	if err != nil {
@@ -82,10 +78,8 @@ func NewGradientHVP(m *ox.Model, opts Options, params []string, dotShapes autodi
 	if err != nil {
 		return nil, err
 	}
-	if dotShapes == nil && opts.InputShapes != nil {
-		dotShapes = ShapeFinderFor(opts.InputShapes, opts.Session)
-	} else if dotShapes == nil {
-		dotShapes = ShapeFinder(opts.InputShape, opts.Session)
+	if dotShapes == nil {
+		dotShapes = opts.inputShapeFinder()
 	}
 	second, err := autodiff.Build(dot, autodiff.Request{WRT: params, Head: autodiff.HeadSum, Output: autodiff.HVPOutput, BN: opts.Request.BN, Constants: constants}, dotShapes)
 	if err != nil {
@@ -102,6 +96,16 @@ func NewGradientHVP(m *ox.Model, opts Options, params []string, dotShapes autodi
 		g.HVP[p] = second.Grads[p]
 	}
 	return g, nil
+}
+
+// inputShapeFinder finds tensor shapes at the options' input shapes:
+// ShapeFinderFor at InputShapes when set, ShapeFinder at InputShape
+// otherwise.
+func (o Options) inputShapeFinder() autodiff.ShapeFunc {
+	if o.InputShapes != nil {
+		return ShapeFinderFor(o.InputShapes, o.Session)
+	}
+	return ShapeFinder(o.InputShape, o.Session)
 }
 
 // newGradient opens a session on res; outputs nil means every output.
