@@ -51,6 +51,37 @@ type Options struct {
 	Results string
 	// Progress, when not nil, gets a progress line per model.
 	Progress io.Writer
+	// Stats, when not nil, is filled with what the run measured.
+	Stats *RunStats
+}
+
+// RunStats is what Run measured of its own run.
+type RunStats struct {
+	Elapsed time.Duration
+	Scored  int // models scored by this run (not taken from Results)
+	// The gradient sessions' memory estimates (engine.EstimateMemory) as the
+	// workers reserved them in their shared pool: the most at once, the most
+	// one worker held at once, and the pool's capacity (the --max-memory
+	// limit less the process's fixed share). All 0 without a limit.
+	PeakReserved, WorkerPeakReserved, PoolCapacity int64
+	// PeakResident is the process's peak resident memory when Run returned
+	// (runtime.PeakResident; 0 where the kernel does not report it). It
+	// covers the whole process so far, not only this run.
+	PeakResident int64
+}
+
+// Summary is a one-line report of the run: models scored, wall time and
+// memory.
+func (s RunStats) Summary(workers int) string {
+	line := fmt.Sprintf("scored %d models in %s with %d workers", s.Scored, s.Elapsed.Round(time.Second), workers)
+	if s.PeakResident > 0 {
+		line += "; peak resident memory " + runtime.FormatBytes(s.PeakResident)
+	}
+	if s.PoolCapacity > 0 {
+		line += fmt.Sprintf("; the sessions' memory estimates peaked at %s at once, %s in one worker (limit %s; workers wait rather than exceed it)",
+			runtime.FormatBytes(s.PeakReserved), runtime.FormatBytes(s.WorkerPeakReserved), runtime.FormatBytes(s.PoolCapacity))
+	}
+	return line
 }
 
 // settingsHash identifies the scoring settings.
@@ -153,10 +184,19 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 	var wg sync.WaitGroup
 	// The workers share the memory limit: a model's sessions wait until
 	// they fit next to the other workers' (engine.NewMemoryPool).
-	var pool *runtime.MemoryPool
-	if opts.Workers > 1 {
-		pool = engine.NewMemoryPool(opts.Score.Session.MaxMemory)
-	}
+	// With one worker the pool never makes it wait, and it still measures.
+	pool := engine.NewMemoryPool(opts.Score.Session.MaxMemory)
+	scored := 0
+	defer func() {
+		if opts.Stats == nil {
+			return
+		}
+		*opts.Stats = RunStats{Elapsed: time.Since(start), Scored: scored}
+		if pool != nil {
+			opts.Stats.PeakReserved, opts.Stats.WorkerPeakReserved, opts.Stats.PoolCapacity = pool.Peak(), pool.WorkerPeak(), pool.Capacity()
+		}
+		opts.Stats.PeakResident, _ = runtime.PeakResident()
+	}()
 	for w := 0; w < opts.Workers; w++ {
 		wg.Add(1)
 		wopts := opts
@@ -176,6 +216,9 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 					_, err = out.Write(append(line, '\n'))
 				}
 				finished++
+				if !reused {
+					scored++
+				}
 				if opts.Progress != nil {
 					el := time.Since(start)
 					left := time.Duration(float64(el) / float64(finished) * float64(len(entries)-finished))

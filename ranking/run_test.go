@@ -48,6 +48,8 @@ func TestRunRecordsFailuresAndResumes(t *testing.T) {
 		Workers: 2,
 		Results: results,
 	}
+	var stats ranking.RunStats
+	opts.Stats = &stats
 	recs, err := ranking.Run(context.Background(), entries, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +72,20 @@ func TestRunRecordsFailuresAndResumes(t *testing.T) {
 	if len(saved) != 3 {
 		t.Fatalf("want 3 lines in the results file, got %d", len(saved))
 	}
+	// snip's gradient session reserved its estimate in the workers' pool.
+	if stats.Scored != 3 || stats.PeakReserved <= 0 || stats.WorkerPeakReserved <= 0 ||
+		stats.WorkerPeakReserved > stats.PeakReserved || stats.PoolCapacity <= 0 {
+		t.Errorf("stats of the first run: %+v", stats)
+	}
+	if !strings.Contains(stats.Summary(2), "scored 3 models") {
+		t.Errorf("summary: %s", stats.Summary(2))
+	}
 	// A second run reuses the two scored models and retries the broken one.
 	if _, err := ranking.Run(context.Background(), entries, opts); err != nil {
 		t.Fatal(err)
+	}
+	if stats.Scored != 1 {
+		t.Errorf("the second run scored %d models, want 1 (the broken one, retried)", stats.Scored)
 	}
 	saved, _ = ranking.ReadResults(results)
 	if len(saved) != 4 {

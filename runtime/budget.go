@@ -13,7 +13,8 @@ type MemoryPool struct {
 	mu             sync.Mutex
 	freed          *sync.Cond
 	capacity, used int64
-	peak           int64
+	peak           int64 // the most reserved at once, by all workers
+	workerPeak     int64 // the most one worker held at once
 }
 
 // NewMemoryPool returns a pool of capacity bytes.
@@ -29,6 +30,16 @@ func (p *MemoryPool) Peak() int64 {
 	defer p.mu.Unlock()
 	return p.peak
 }
+
+// WorkerPeak is the most that one worker held at once (its sessions' estimates).
+func (p *MemoryPool) WorkerPeak() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.workerPeak
+}
+
+// Capacity is the pool's limit in bytes.
+func (p *MemoryPool) Capacity() int64 { return p.capacity }
 
 // Worker returns a budget for one worker. Nil pools give nil budgets
 // (no limit).
@@ -64,6 +75,7 @@ func (b *MemoryBudget) Reserve(n int64) (release func()) {
 	p.used += n
 	b.held += n
 	p.peak = max(p.peak, p.used)
+	p.workerPeak = max(p.workerPeak, b.held)
 	p.mu.Unlock()
 	var once sync.Once
 	return func() {

@@ -48,6 +48,9 @@ func TestMemoryPoolTakesTurns(t *testing.T) {
 		if p.used != 0 {
 			t.Errorf("case %d: %d bytes still reserved after every release", i, p.used)
 		}
+		if wp := p.WorkerPeak(); wp != c.need+c.nested {
+			t.Errorf("case %d: want one worker's peak %d (its session and the nested one), got %d", i, c.need+c.nested, wp)
+		}
 	}
 	// One worker alone goes ahead even above the capacity (CheckMemory
 	// decides whether one session may run at all), and a nil budget is no

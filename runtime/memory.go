@@ -112,15 +112,28 @@ func AvailableMemory() (int64, error) {
 
 // memAvailable reads MemAvailable (in bytes) from a meminfo file.
 func memAvailable(path string) (int64, error) {
+	return readKiB(path, "MemAvailable:", "the available memory")
+}
+
+// PeakResident returns the most physical memory this process has held at
+// once so far (VmHWM in /proc/self/status: Go, ONNX Runtime and the
+// tensors together), in bytes; an error where the kernel does not report
+// it (not Linux).
+func PeakResident() (int64, error) {
+	return readKiB("/proc/self/status", "VmHWM:", "the peak resident memory")
+}
+
+// readKiB reads the "key: N kB" line of a /proc file, in bytes.
+func readKiB(path, key, what string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("runtime: reading the available memory: %w", err)
+		return 0, fmt.Errorf("runtime: reading %s: %w", what, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+		if len(fields) >= 2 && fields[0] == key {
 			kb, err := strconv.ParseInt(fields[1], 10, 64)
 			if err != nil {
 				break
@@ -128,7 +141,7 @@ func memAvailable(path string) (int64, error) {
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("runtime: %s has no MemAvailable line", path)
+	return 0, fmt.Errorf("runtime: %s has no %s line", path, strings.TrimSuffix(key, ":"))
 }
 
 // cgroupMemoryLeft returns the cgroup memory limit minus the current usage

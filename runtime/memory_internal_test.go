@@ -42,3 +42,27 @@ func TestMemAvailableAndCgroupFiles(t *testing.T) {
 		t.Errorf("AvailableMemory on this machine: got %d, %v", avail, err)
 	}
 }
+
+// The peak resident memory is at least what was touched: 64 MiB written
+// page by page raise it by about that much.
+func TestPeakResidentSeesAnAllocation(t *testing.T) {
+	before, err := PeakResident()
+	if err != nil {
+		t.Skipf("no VmHWM here: %v", err)
+	}
+	buf := make([]byte, 64<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	after, err := PeakResident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < 64<<20 || after < before {
+		t.Errorf("peak resident memory %d before and %d after touching 64 MiB", before, after)
+	}
+	if after-before < 32<<20 && before < 256<<20 {
+		t.Errorf("touching 64 MiB raised the peak only from %d to %d", before, after)
+	}
+	buf[len(buf)-1] = 2 // keep buf alive until after the second reading
+}

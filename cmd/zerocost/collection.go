@@ -293,7 +293,12 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = stderr
 	}
+	var stats ranking.RunStats
+	opts.Stats = &stats
 	records, err := ranking.Run(ctx, entries, opts)
+	if stats.Scored > 0 {
+		fmt.Fprintln(stderr, "rank: "+stats.Summary(opts.Workers))
+	}
 	if errors.Is(err, context.Canceled) {
 		scored := 0
 		for _, r := range records {
