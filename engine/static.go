@@ -244,6 +244,7 @@ func init() {
 	staticRules["Reshape"] = reshapeRule
 	staticRules["Transpose"] = transposeRule
 	staticRules["Concat"] = concatRule
+	staticRules["Split"] = splitRule
 	staticRules["Squeeze"] = squeezeRule
 	staticRules["Unsqueeze"] = unsqueezeRule
 	staticRules["Gather"] = gatherRule
@@ -486,6 +487,47 @@ func concatRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
 		values = nil
 	}
 	return []*staticInfo{{elem: in[0].elem, dims: dims, values: values}}, nil
+}
+
+// splitRule: sizes from the second input (opset 13 and later) or the
+// split attribute, otherwise equal parts, one per output (the last smaller
+// when they do not divide evenly, as opset 18's num_outputs has it).
+func splitRule(n *onnx.NodeProto, in []*staticInfo) ([]*staticInfo, error) {
+	rank := int64(len(in[0].dims))
+	axis := ox.AttrIntOr(n, "axis", 0)
+	if axis < 0 {
+		axis += rank
+	}
+	if axis < 0 || axis >= rank {
+		return nil, fmt.Errorf("axis")
+	}
+	parts := int64(len(n.GetOutput()))
+	sizes := ox.AttrIntsOr(n, "split", nil)
+	if len(in) > 1 && in[1] != nil {
+		if sizes = in[1].values; sizes == nil {
+			return nil, fmt.Errorf("split sizes computed from data")
+		}
+	}
+	d := in[0].dims[axis]
+	if sizes == nil {
+		if d < 0 {
+			return nil, fmt.Errorf("equal parts of a dynamic axis")
+		}
+		each := (d + parts - 1) / parts
+		for i := range parts {
+			sizes = append(sizes, max(0, min(each, d-i*each)))
+		}
+	}
+	if int64(len(sizes)) != parts {
+		return nil, fmt.Errorf("%d sizes for %d outputs", len(sizes), parts)
+	}
+	out := make([]*staticInfo, parts)
+	for i, size := range sizes {
+		dims := slices.Clone(in[0].dims)
+		dims[axis] = size
+		out[i] = &staticInfo{elem: in[0].elem, dims: dims}
+	}
+	return out, nil
 }
 
 // axesOf reads the axes of Squeeze, Unsqueeze and the reductions: the

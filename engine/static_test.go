@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +73,18 @@ func TestStaticShapesMatchProbe(t *testing.T) {
 					t.Fatal(err)
 				}
 				models = append(models, model{"nb201-" + variant + "/synflow", rs.Model, []int64{1, 3, 32, 32}})
+			} else {
+				// synflow_bn's float64 graph (convolutions as im2col MatMuls).
+				abs, _ := autodiff.AbsParams(fwd)
+				shapes, err := ShapeFinder([]int64{3, 32, 32}, runtime.SessionOptions{})(abs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				low, err := autodiff.LowerToFloat64(abs, shapes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				models = append(models, model{"nb201-" + variant + "/float64", low, []int64{3, 32, 32}})
 			}
 		}
 	}
@@ -127,5 +142,52 @@ func TestStaticShapesMatchProbe(t *testing.T) {
 	}
 	if covered < len(models)/2 {
 		t.Errorf("static inference covers only %d of %d graphs", covered, len(models))
+	}
+}
+
+// Split's static rule agrees with running it: sizes as an input, equal
+// parts, and opset 18's uneven num_outputs (the last part smaller).
+func TestStaticSplitMatchesProbe(t *testing.T) {
+	testort.Init(t)
+	for _, c := range []struct {
+		name  string
+		opset int64
+		extra []string
+		inits []*onnx.TensorProto
+		attrs []ox.Attr
+		outs  int
+	}{
+		{"sizes", 13, []string{"sizes"}, []*onnx.TensorProto{ox.Int64Tensor("sizes", []int64{3}, []int64{1, 3, 1})}, []ox.Attr{ox.AttrInt("axis", 1)}, 3},
+		{"equal", 13, nil, nil, []ox.Attr{ox.AttrInt("axis", -1)}, 2},
+		{"uneven", 18, nil, nil, []ox.Attr{ox.AttrInt("axis", 1), ox.AttrInt("num_outputs", 2)}, 2},
+	} {
+		var outs []string
+		var outInfo []*onnx.ValueInfoProto
+		for i := range c.outs {
+			name := fmt.Sprintf("y%d", i)
+			outs = append(outs, name)
+			outInfo = append(outInfo, &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: ox.Float}}}})
+		}
+		g := &onnx.GraphProto{
+			Name:        c.name,
+			Input:       []*onnx.ValueInfoProto{ox.ValueInfo("x", ox.Float, []int64{-1, 5, 4})},
+			Output:      outInfo,
+			Initializer: c.inits,
+			Node:        []*onnx.NodeProto{ox.Node("Split", "split", append([]string{"x"}, c.extra...), outs, c.attrs...)},
+		}
+		m := ox.NewModel(g, c.opset)
+		static, err := staticShapes(m, feedPlan{shape: []int64{5, 4}})
+		if err != nil {
+			t.Fatalf("%s: refused: %v", c.name, err)
+		}
+		probe, err := probeShapes(m, feedPlan{shape: []int64{5, 4}}, runtime.SessionOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for _, o := range outs {
+			if !slices.Equal(static[o].Dims, probe[o].Dims) {
+				t.Errorf("%s: %s: inferred %v, running gives %v", c.name, o, static[o].Dims, probe[o].Dims)
+			}
+		}
 	}
 }
