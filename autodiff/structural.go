@@ -189,6 +189,13 @@ func (a *invariance) compute(t string) invariant {
 	for _, u := range uses {
 		if c, ok := a.meanSubtraction(t, u); ok {
 			centring[c.mean], centring[c.sub] = true, true
+			// A centred tensor that the outputs ignore entirely passes that
+			// on: nothing of t reaches them through the pair.
+			centred := c.sub.GetOutput()[0]
+			if ov := a.of(centred); ov.known && ov.axes&^a.unitAxes(centred) == 0 {
+				v = v.join(ov)
+				continue
+			}
 			v = v.join(c.inv)
 		}
 	}

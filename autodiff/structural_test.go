@@ -380,3 +380,34 @@ func TestStructuralZerosThroughNormalize(t *testing.T) {
 		}
 	}
 }
+
+// A convolution edge whose cell node leads nowhere (node 1 feeds only
+// node 2, and node 2 nothing): its weight and both BN parameters do not
+// reach the output, although the weight's train-mode BN centres it (the
+// centred tensor is ignored, so the centring cancels everything); the conv
+// on edge 0→3 stays live.
+func TestStructuralZerosOfADeadEndEdge(t *testing.T) {
+	m, err := zoo.NB201("|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|nor_conv_1x1~0|none~1|none~2|", zoo.NB201Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := autodiff.Normalize(m, autodiff.BNTrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := engine.ShapeFinder([]int64{3, 8, 8}, runtime.SessionOptions{})(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := autodiff.StructuralZeros(fwd, shapes)
+	for _, p := range []string{"cells.0.layers.0.op.1.weight", "cells.0.layers.0.op.2.weight", "cells.0.layers.0.op.2.bias"} {
+		if reason, zero := got[p]; !zero || !strings.Contains(reason, "does not reach") {
+			t.Errorf("%s: want zero by structure (does not reach the outputs), got %v %q", p, zero, reason)
+		}
+	}
+	for _, p := range []string{"cells.0.layers.3.op.1.weight", "cells.0.layers.3.op.2.weight", "cells.0.layers.3.op.2.bias"} {
+		if reason, zero := got[p]; zero {
+			t.Errorf("%s: live, found zero by structure (%s)", p, reason)
+		}
+	}
+}

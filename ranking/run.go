@@ -77,7 +77,7 @@ func (s RunStats) Summary(workers int) string {
 	if s.PeakResident > 0 {
 		line += "; peak resident memory " + runtime.FormatBytes(s.PeakResident)
 	}
-	if s.PoolCapacity > 0 {
+	if s.PeakReserved > 0 { // no gradient session, nothing reserved
 		line += fmt.Sprintf("; the sessions' memory estimates peaked at %s at once, %s in one worker (limit %s; workers wait rather than exceed it)",
 			runtime.FormatBytes(s.PeakReserved), runtime.FormatBytes(s.WorkerPeakReserved), runtime.FormatBytes(s.PoolCapacity))
 	}
