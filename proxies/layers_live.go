@@ -15,7 +15,7 @@ import "github.com/zerocost/zerocost/autodiff"
 // This was found by comparing with the published figure over the whole
 // space, so that figure is not a held-out one.
 var _ = register(Proxy{
-	Name: "layers_live", Order: 269,
+	Name: "layers_live", Order: 275,
 	Summary: "ℵ over the parameter tensors the outputs depend on (dead edges, cancelled biases left out)",
 	Variant: Variant{Graph: GraphStatic},
 	Reduce: func(s *scorer, _ *signals) (*ProxyResult, error) {

@@ -12,7 +12,7 @@ func TestParseListMixesGroupsAndNames(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"datafree,nwot", []string{"synflow", "synflow_bn", "nwot", "params", "flops", "l2_norm", "layers"}},
+		{"datafree,nwot", []string{"synflow", "synflow_bn", "nwot", "params", "flops", "l2_norm", "layers", "layers_live"}},
 		{"nwot, synflow,nwot", []string{"synflow", "nwot"}},
 		{"paper,params", []string{"grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow", "synflow_bn", "params"}},
 		{"", proxies.Default()},

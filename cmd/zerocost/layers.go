@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/zerocost/zerocost/autodiff"
+	"github.com/zerocost/zerocost/data"
 	"github.com/zerocost/zerocost/onnximport"
 	"github.com/zerocost/zerocost/proxies"
 )
@@ -19,6 +20,7 @@ type layersReport struct {
 	Stages onnximport.Stages  `json:"stages"`
 	Relus  []reluReport       `json:"relus"`
 	Params int                `json:"parameter_tensors"`
+	Live   int                `json:"live_parameter_tensors"` // those the outputs depend on (layers_live)
 	Head   string             `json:"head"`
 	Notes  []string           `json:"notes,omitempty"`
 	Ops    map[string]int     `json:"ops"`
@@ -68,7 +70,12 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			rep.Relus = append(rep.Relus, reluReport{Node: n.GetName(), Input: n.GetInput()[0]})
 		}
 	}
-	res, err := proxies.Score(m, proxies.Options{Proxies: []string{"layers"}})
+	opts := proxies.Options{Proxies: []string{"layers", "layers_live"}}
+	if shape, err := m.NaturalInputShape(); err == nil && len(m.Inputs()) == 1 {
+		// layers_live needs the tensor shapes: at the size the model records.
+		opts.Batch = &data.Batch{Input: data.Ones(append([]int64{1}, shape...))}
+	}
+	res, err := proxies.Score(m, opts)
 	if err != nil {
 		return err
 	}
@@ -76,12 +83,23 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%s", e)
 	}
 	rep.Params = int(res.Proxies["layers"].Score)
+	if e := res.Errors["layers_live"]; e != "" {
+		// It needs the tensor shapes, which a model that static inference
+		// cannot follow gets only by running it.
+		rep.Notes = append(rep.Notes, "live parameter tensors not counted: "+e)
+	} else {
+		rep.Live = int(res.Proxies["layers_live"].Score)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(stdout, "model %s: %d layers, %d parameter tensors, %d Relu nodes, head %q\n\n", pos[0], len(rep.Layers), rep.Params, len(rep.Relus), rep.Head)
+	live := fmt.Sprintf(" (%d of them reach the outputs)", rep.Live)
+	if res.Errors["layers_live"] != "" {
+		live = ""
+	}
+	fmt.Fprintf(stdout, "model %s: %d layers, %d parameter tensors%s, %d Relu nodes, head %q\n\n", pos[0], len(rep.Layers), rep.Params, live, len(rep.Relus), rep.Head)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LAYER\tOP\tWEIGHT\tSHAPE\tFAN-IN")
 	for _, l := range rep.Layers {
@@ -102,6 +120,9 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "\nRelu nodes (NASWOT, SWAP, linear regions): %d\n", len(rep.Relus))
 	for _, r := range rep.Relus {
 		fmt.Fprintf(stdout, "  %s  (input %s)\n", r.Node, r.Input)
+	}
+	if e := res.Errors["layers_live"]; e != "" {
+		fmt.Fprintf(stdout, "\nlive parameter tensors not counted: %s\n", e)
 	}
 	return nil
 }

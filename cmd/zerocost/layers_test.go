@@ -39,3 +39,25 @@ func TestLayersPrintsStagesAndRelus(t *testing.T) {
 		t.Errorf("no model: want exit 2, got %d", code)
 	}
 }
+
+// On a network whose cells' nodes 1 and 2 get only `none` edges, `layers`
+// counts every parameter tensor and the live count leaves out what the
+// dead edges hold: per cell, the two convolutions reading zeros keep only
+// their BN bias (21 + 15·(3 + 1 + 1) = 96 of 21 + 45·3 = 156).
+func TestLayersCountsLiveTensors(t *testing.T) {
+	m, err := zoo.NB201("|none~0|+|none~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|", zoo.NB201Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, "layers", "--format", "json", writeModel(t, m))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep layersReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Params != 156 || rep.Live != 96 {
+		t.Errorf("want 156 parameter tensors, 96 live, got %d and %d (notes %v)", rep.Params, rep.Live, rep.Notes)
+	}
+}
