@@ -76,19 +76,7 @@ func TestStructuralZerosOfNB201(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		m, err := zoo.NB201(arch, zoo.NB201Options{Variant: c.variant})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fwd, err := autodiff.Normalize(m, c.bn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shapes, err := engine.ShapeFinder([]int64{3, 8, 8}, runtime.SessionOptions{})(fwd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := autodiff.StructuralZeros(fwd, shapes)
+		fwd, got := nb201StructuralZeros(t, arch, c.variant, c.bn)
 		var names []string
 		for _, init := range fwd.Graph().GetInitializer() {
 			if ox.IsFloat(init.GetDataType()) && !strings.HasPrefix(init.GetName(), "zerocost_") {
@@ -117,6 +105,25 @@ func TestStructuralZerosOfNB201(t *testing.T) {
 			t.Errorf("%s, bn %v: no structural zero found", c.variant, c.bn)
 		}
 	}
+}
+
+// nb201StructuralZeros builds a NAS-Bench-201 network at 8×8, normalised
+// with bn, and returns it with its structural zeros.
+func nb201StructuralZeros(t *testing.T, arch, variant string, bn autodiff.BNMode) (*ox.Model, map[string]string) {
+	t.Helper()
+	m, err := zoo.NB201(arch, zoo.NB201Options{Variant: variant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := autodiff.Normalize(m, bn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := engine.ShapeFinder([]int64{3, 8, 8}, runtime.SessionOptions{})(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fwd, autodiff.StructuralZeros(fwd, shapes)
 }
 
 // TestStructuralZerosOfSmallGraphs covers the ways a change can be
@@ -387,19 +394,7 @@ func TestStructuralZerosThroughNormalize(t *testing.T) {
 // centred tensor is ignored, so the centring cancels everything); the conv
 // on edge 0→3 stays live.
 func TestStructuralZerosOfADeadEndEdge(t *testing.T) {
-	m, err := zoo.NB201("|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|nor_conv_1x1~0|none~1|none~2|", zoo.NB201Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd, err := autodiff.Normalize(m, autodiff.BNTrain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shapes, err := engine.ShapeFinder([]int64{3, 8, 8}, runtime.SessionOptions{})(fwd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := autodiff.StructuralZeros(fwd, shapes)
+	_, got := nb201StructuralZeros(t, "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|nor_conv_1x1~0|none~1|none~2|", "nb201", autodiff.BNTrain)
 	for _, p := range []string{"cells.0.layers.0.op.1.weight", "cells.0.layers.0.op.2.weight", "cells.0.layers.0.op.2.bias"} {
 		if reason, zero := got[p]; !zero || !strings.Contains(reason, "does not reach") {
 			t.Errorf("%s: want zero by structure (does not reach the outputs), got %v %q", p, zero, reason)
