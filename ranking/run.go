@@ -59,6 +59,7 @@ type Options struct {
 type RunStats struct {
 	Elapsed time.Duration
 	Scored  int // models scored by this run (not taken from Results)
+	Workers int // the parallel workers it ran
 	// The gradient sessions' memory estimates (engine.EstimateMemory) as the
 	// workers reserved them in their shared pool: the most at once, the most
 	// one worker held at once, and the pool's capacity (the --max-memory
@@ -72,8 +73,8 @@ type RunStats struct {
 
 // Summary is a one-line report of the run: models scored, wall time and
 // memory.
-func (s RunStats) Summary(workers int) string {
-	line := fmt.Sprintf("scored %d models in %s with %d workers", s.Scored, s.Elapsed.Round(time.Second), workers)
+func (s RunStats) Summary() string {
+	line := fmt.Sprintf("scored %d models in %s with %d workers", s.Scored, s.Elapsed.Round(time.Second), s.Workers)
 	if s.PeakResident > 0 {
 		line += "; peak resident memory " + runtime.FormatBytes(s.PeakResident)
 	}
@@ -191,7 +192,7 @@ func Run(ctx context.Context, entries []Entry, opts Options) ([]Record, error) {
 		if opts.Stats == nil {
 			return
 		}
-		*opts.Stats = RunStats{Elapsed: time.Since(start), Scored: scored}
+		*opts.Stats = RunStats{Elapsed: time.Since(start), Scored: scored, Workers: opts.Workers}
 		if pool != nil {
 			opts.Stats.PeakReserved, opts.Stats.WorkerPeakReserved, opts.Stats.PoolCapacity = pool.Peak(), pool.WorkerPeak(), pool.Capacity()
 		}

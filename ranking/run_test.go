@@ -74,11 +74,11 @@ func TestRunRecordsFailuresAndResumes(t *testing.T) {
 	}
 	// snip's gradient session reserved its estimate in the workers' pool.
 	if stats.Scored != 3 || stats.PeakReserved <= 0 || stats.WorkerPeakReserved <= 0 ||
-		stats.WorkerPeakReserved > stats.PeakReserved || stats.PoolCapacity <= 0 {
+		stats.WorkerPeakReserved > stats.PeakReserved || stats.PoolCapacity <= 0 || stats.Workers != 2 {
 		t.Errorf("stats of the first run: %+v", stats)
 	}
-	if !strings.Contains(stats.Summary(2), "scored 3 models") {
-		t.Errorf("summary: %s", stats.Summary(2))
+	if !strings.Contains(stats.Summary(), "scored 3 models in") {
+		t.Errorf("summary: %s", stats.Summary())
 	}
 	// A second run reuses the two scored models and retries the broken one.
 	if _, err := ranking.Run(context.Background(), entries, opts); err != nil {

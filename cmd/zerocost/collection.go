@@ -297,7 +297,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts.Stats = &stats
 	records, err := ranking.Run(ctx, entries, opts)
 	if stats.Scored > 0 {
-		fmt.Fprintln(stderr, "rank: "+stats.Summary(opts.Workers))
+		fmt.Fprintln(stderr, "rank: "+stats.Summary())
 	}
 	if errors.Is(err, context.Canceled) {
 		scored := 0
