@@ -74,7 +74,11 @@ type RunStats struct {
 // Summary is a one-line report of the run: models scored, wall time and
 // memory.
 func (s RunStats) Summary() string {
-	line := fmt.Sprintf("scored %d models in %s with %d workers", s.Scored, s.Elapsed.Round(time.Second), s.Workers)
+	plural := "s"
+	if s.Workers == 1 {
+		plural = ""
+	}
+	line := fmt.Sprintf("scored %d models in %s with %d worker%s", s.Scored, s.Elapsed.Round(time.Second), s.Workers, plural)
 	if s.PeakResident > 0 {
 		line += "; peak resident memory " + runtime.FormatBytes(s.PeakResident)
 	}
