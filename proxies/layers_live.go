@@ -10,7 +10,7 @@ import "github.com/zerocost/zerocost/autodiff"
 // BatchNormalization's mean subtraction cancels). On NAS-Bench-201 `layers`
 // is 21 + 45·k for k convolution edges per cell, and so ranks the 15,625
 // networks at Spearman 0.721 on CIFAR-10 where VKDNW reports 0.767 for ℵ;
-// counting only the live tensors gives 0.763 (docs/proxies.md), which
+// counting only the live tensors gives 0.765 (docs/proxies.md), which
 // suggests that VKDNW's ℵ counts the parameters that receive a gradient.
 // This was found by comparing with the published figure over the whole
 // space, so that figure is not a held-out one.

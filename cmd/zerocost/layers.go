@@ -83,10 +83,11 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%s", e)
 	}
 	rep.Params = int(res.Proxies["layers"].Score)
-	if e := res.Errors["layers_live"]; e != "" {
-		// It needs the tensor shapes, which a model that static inference
-		// cannot follow gets only by running it.
-		rep.Notes = append(rep.Notes, "live parameter tensors not counted: "+e)
+	// layers_live needs the tensor shapes, which a model that static
+	// inference cannot follow gets only by running it.
+	liveErr := res.Errors["layers_live"]
+	if liveErr != "" {
+		rep.Notes = append(rep.Notes, "live parameter tensors not counted: "+liveErr)
 	} else {
 		rep.Live = int(res.Proxies["layers_live"].Score)
 	}
@@ -96,7 +97,7 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return enc.Encode(rep)
 	}
 	live := fmt.Sprintf(" (%d of them reach the outputs)", rep.Live)
-	if res.Errors["layers_live"] != "" {
+	if liveErr != "" {
 		live = ""
 	}
 	fmt.Fprintf(stdout, "model %s: %d layers, %d parameter tensors%s, %d Relu nodes, head %q\n\n", pos[0], len(rep.Layers), rep.Params, live, len(rep.Relus), rep.Head)
@@ -121,8 +122,8 @@ func runLayers(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, r := range rep.Relus {
 		fmt.Fprintf(stdout, "  %s  (input %s)\n", r.Node, r.Input)
 	}
-	if e := res.Errors["layers_live"]; e != "" {
-		fmt.Fprintf(stdout, "\nlive parameter tensors not counted: %s\n", e)
+	if liveErr != "" {
+		fmt.Fprintf(stdout, "\nlive parameter tensors not counted: %s\n", liveErr)
 	}
 	return nil
 }
