@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -15,11 +16,12 @@ type emitter struct {
 	opset  int64
 	shapes Shapes
 	names  map[string]bool   // every tensor and node name in use
+	next   map[string]int    // base -> the suffix fresh tries first (every smaller one is in use)
 	consts map[string]string // constant key -> initializer name
 }
 
 func newEmitter(g *onnx.GraphProto, opset int64, shapes Shapes) *emitter {
-	e := &emitter{g: g, opset: opset, shapes: shapes, names: map[string]bool{}, consts: map[string]string{}}
+	e := &emitter{g: g, opset: opset, shapes: shapes, names: map[string]bool{}, next: map[string]int{}, consts: map[string]string{}}
 	for _, v := range g.GetInput() {
 		e.names[v.GetName()] = true
 	}
@@ -38,9 +40,11 @@ func newEmitter(g *onnx.GraphProto, opset int64, shapes Shapes) *emitter {
 // fresh returns an unused name starting with base.
 func (e *emitter) fresh(base string) string {
 	name := base
-	for i := 1; e.names[name]; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
+	i := max(e.next[base], 1)
+	for ; e.names[name]; i++ {
+		name = base + "_" + strconv.Itoa(i)
 	}
+	e.next[base] = i
 	e.names[name] = true
 	return name
 }
@@ -88,9 +92,9 @@ func (e *emitter) floats(elem int32, dims []int64, vals ...float64) string {
 	if elem != ox.Double {
 		elem = ox.Float
 	}
-	key := fmt.Sprintf("f%d%v%v", elem, dims, vals)
-	if len(vals) > 16 {
-		key = "" // large constants are not shared
+	key := "" // large constants are not shared
+	if len(vals) <= 16 {
+		key = fmt.Sprintf("f%d%v%v", elem, dims, vals)
 	}
 	if name, ok := e.consts[key]; ok && key != "" {
 		return name

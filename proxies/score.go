@@ -43,6 +43,10 @@ type Options struct {
 	// biases and normalisation parameters (no re-initialisation), so that
 	// they can be checked against a reference on the same weights.
 	KeepWeights bool
+	// SHA256 is the hex SHA-256 of the model's file, when the caller has
+	// read it: Result.SHA256 is then this, and Score does not serialise and
+	// hash m itself (empty: the SHA-256 of m's serialisation).
+	SHA256 string
 }
 
 // ErrNoLayers is returned for a model without Conv, Gemm or MatMul layers.
@@ -86,12 +90,17 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 			needData = append(needData, name)
 		}
 	}
-	data, err := m.Marshal()
-	if err != nil {
-		return nil, err
+	sha := opts.SHA256
+	if sha == "" {
+		data, err := m.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		sha = hex.EncodeToString(sum[:])
 	}
-	sum := sha256.Sum256(data)
-	s := &scorer{m: m, opts: opts, res: &Result{Model: m.Name(), SHA256: hex.EncodeToString(sum[:]), Proxies: map[string]*ProxyResult{}, Errors: map[string]string{}}}
+	s := &scorer{m: m, opts: opts, res: &Result{Model: m.Name(), SHA256: sha, Proxies: map[string]*ProxyResult{}, Errors: map[string]string{}}}
+	var err error
 	batchNote := ""
 	// A static batch is made dynamic when the batch has another size, and
 	// always when it is not 1: synflow runs on one sample.

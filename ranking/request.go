@@ -30,6 +30,7 @@ func RequestOptions(req *proxies.Request, session runtime.SessionOptions) (Optio
 	opts.Score.BN = bn
 	opts.Score.PerLayer = req.PerLayer
 	opts.Score.Output, opts.Score.Head = req.Output, req.Head
+	opts.Score.Repeats = req.Repeats
 	return opts, nil
 }
 

@@ -14,13 +14,14 @@ import (
 
 // The rank options carry every setting of the request (--bn included).
 func TestRequestOptions(t *testing.T) {
-	req := proxies.Request{Proxies: "synflow", Data: "ones", BatchSize: 2, BN: "eval", Head: proxies.HeadCE, Layout: "auto", PerLayer: true, Output: "logits", Seed: 4}
+	req := proxies.Request{Proxies: "synflow", Data: "ones", BatchSize: 2, BN: "eval", Head: proxies.HeadCE, Layout: "auto", PerLayer: true, Output: "logits", Seed: 4, Repeats: 3}
 	opts, err := ranking.RequestOptions(&req, runtime.SessionOptions{Threads: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(opts.Proxies) != 1 || opts.Data.Source != "ones" || opts.Data.BatchSize != 2 || opts.Data.Seed != 4 || opts.Score.BN != autodiff.BNEval ||
-		opts.Score.Head != proxies.HeadCE || !opts.Score.PerLayer || opts.Score.Output != "logits" || opts.Score.Session.Threads != 3 {
+		opts.Score.Head != proxies.HeadCE || !opts.Score.PerLayer || opts.Score.Output != "logits" || opts.Score.Session.Threads != 3 ||
+		opts.Score.Repeats != 3 {
 		t.Errorf("options: %+v", opts)
 	}
 	req.BN = "remove"

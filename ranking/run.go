@@ -97,7 +97,8 @@ func settingsHash(opts Options) string {
 		B string
 		O string `json:",omitempty"` // the head output and head, when not the defaults
 		H string `json:",omitempty"`
-	}{opts.Proxies, opts.Data, opts.Score.BN.String(), opts.Score.Output, strings.TrimPrefix(opts.Score.Head, proxies.HeadAuto)})
+		R int    `json:",omitempty"` // the repeats of the re-initialising proxies, when not their own
+	}{opts.Proxies, opts.Data, opts.Score.BN.String(), opts.Score.Output, strings.TrimPrefix(opts.Score.Head, proxies.HeadAuto), opts.Score.Repeats})
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:8])
 }
@@ -333,13 +334,12 @@ func scoreOne(e Entry, opts Options, settings string, threads int, done map[stri
 		}
 		return rec, err
 	}
+	so.SHA256 = rec.SHA256
 	res, err := proxies.Score(m, so)
 	if err != nil {
 		return rec, err
 	}
-	sha := rec.SHA256
 	rec.Result = *res
-	rec.SHA256 = sha
 	return rec, nil
 }
 

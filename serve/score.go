@@ -332,11 +332,11 @@ func (s *Server) score(up upload, req proxies.Request) (out outcome) {
 		}
 		return outcome{err: errorf(http.StatusUnprocessableEntity, "%v", err)}
 	}
+	sum := sha256.Sum256(up.raw)
+	opts.SHA256 = hex.EncodeToString(sum[:])
 	res, err := proxies.Score(m, opts)
 	if err != nil {
 		return outcome{err: errorf(http.StatusUnprocessableEntity, "%v", err)}
 	}
-	sum := sha256.Sum256(up.raw)
-	res.SHA256 = hex.EncodeToString(sum[:])
 	return outcome{res: res}
 }

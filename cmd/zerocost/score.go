@@ -96,12 +96,12 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := runtime.Init(sf.ortLib); err != nil {
 		return err
 	}
+	if raw, err := os.ReadFile(pos[0]); err == nil {
+		opts.SHA256 = sha256Hex(raw)
+	}
 	res, err := proxies.Score(m, opts)
 	if err != nil {
 		return err
-	}
-	if raw, err := os.ReadFile(pos[0]); err == nil {
-		res.SHA256 = sha256Hex(raw)
 	}
 	switch *format {
 	case "json":
