@@ -164,13 +164,30 @@ func BuildNormalized(fwd *ox.Model, req Request, info Shapes) (*Result, error) {
 	}
 
 	// Outputs: the forward outputs, the loss, the gradients, the extras.
+	produced, outputs := map[string]bool{}, map[string]bool{}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			produced[o] = true
+		}
+	}
+	for _, o := range g.GetOutput() {
+		outputs[o.GetName()] = true
+	}
 	for _, w := range req.WRT {
 		gw := gradOf(w)
 		if gw == "" {
 			gw = e.zerosLike(sanitize(w)+"_zero_grad", w)
 		}
-		name := e.fresh(GradName(w)) // a graph that is itself a gradient graph already has GradName(w)
-		g.Node = append(g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{gw}, []string{name}))
+		name := gw
+		if !produced[gw] || outputs[gw] {
+			// An input, a constant or a tensor already given out gets a
+			// name of its own. Otherwise the gradient is given out as it
+			// is: one Identity per parameter was a tenth of the nodes (and
+			// of the session set-up) of a synflow graph.
+			name = e.fresh(GradName(w)) // a graph that is itself a gradient graph already has GradName(w)
+			g.Node = append(g.Node, ox.Node("Identity", e.fresh(name+"/node"), []string{gw}, []string{name}))
+		}
+		outputs[name] = true
 		g.Output = append(g.Output, &onnx.ValueInfoProto{Name: name})
 		res.Grads[w] = name
 		if t, isInit := inits[w]; isInit {

@@ -155,8 +155,30 @@ func convWeightGrad(c *gctx, x, g string, geo convGeometry, groups int64, wd []i
 		ox.AttrInts("pads", geo.pads...),
 		ox.AttrInt("group", groups))
 	full := c.transpose(c.tmp("dW_full"), r, []int64{1, 0, 2, 3})
+	if geo.weightGradCoversKernel() {
+		return full, nil
+	}
 	// The convolution covers at least the kernel; rows beyond it are cropped.
 	return c.op("dW", "Slice", []string{full, c.ints(0, 0), c.ints(wd[2], wd[3]), c.ints(2, 3)}), nil
+}
+
+// weightGradCoversKernel reports whether convWeightGrad's convolution (the
+// input as image, dY as kernel, strides and dilations exchanged) comes out
+// exactly the kernel's size, so that nothing needs cropping: always at
+// stride 1, and whenever the strided output grid ends on the padded input's
+// last row.
+func (g convGeometry) weightGradCoversKernel() bool {
+	sp := len(g.kernel)
+	for a := range g.kernel {
+		if g.in[a] <= 0 || g.out[a] <= 0 {
+			return false
+		}
+		size := (g.in[a]+g.pads[a]+g.pads[sp+a]-g.strides[a]*(g.out[a]-1)-1)/g.dilations[a] + 1
+		if size != g.kernel[a] {
+			return false
+		}
+	}
+	return true
 }
 
 func (g convGeometry) unitStride() bool {
