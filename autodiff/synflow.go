@@ -16,15 +16,31 @@ import (
 // replaced by its absolute value (the synflow graph variant).
 func AbsParams(m *ox.Model) (*ox.Model, error) {
 	out := m.Clone()
-	for _, t := range out.Graph().GetInitializer() {
+	if err := absInPlace(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RescaleAbs is Rescale(AbsParams(m)) on one copy of m: synflow's graph.
+func RescaleAbs(m *ox.Model) (*Rescaled, error) {
+	out := m.Clone()
+	if err := absInPlace(out); err != nil {
+		return nil, err
+	}
+	return rescale(out)
+}
+
+func absInPlace(m *ox.Model) error {
+	for _, t := range m.Graph().GetInitializer() {
 		if !ox.IsFloat(t.GetDataType()) || len(t.GetDims()) == 0 || strings.HasPrefix(t.GetName(), "zerocost_") {
 			continue
 		}
 		if err := mapTensor(t, math.Abs); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // mapTensor applies f to every value of a float initializer, in place.
@@ -93,7 +109,11 @@ type Rescaled struct {
 // the original divided by σ of the output: synflow scores are the rewritten
 // model's times 10^Log10Scale[output].
 func Rescale(m *ox.Model) (*Rescaled, error) {
-	out := m.Clone()
+	return rescale(m.Clone())
+}
+
+// rescale is Rescale on a model of the caller's that it rewrites.
+func rescale(out *ox.Model) (*Rescaled, error) {
 	g := out.Graph()
 	e := newEmitter(g, out.Opset(), nil)
 	inits := map[string]*onnx.TensorProto{}
@@ -163,7 +183,7 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 		case op == "Pad":
 			if len(n.Input) > 2 && n.Input[2] != "" {
 				if v, ok := e.constValue(n.Input[2]); !ok || v != 0 {
-					return nil, fmt.Errorf("autodiff: %s: node %q pads with a non-zero value; synflow rescaling supports zero padding", m.Name(), n.GetName())
+					return nil, fmt.Errorf("autodiff: %s: node %q pads with a non-zero value; synflow rescaling supports zero padding", out.Name(), n.GetName())
 				}
 			}
 			g.Node = append(g.Node, n)
@@ -213,7 +233,7 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 				}
 			}
 			if ox.HasAttr(n, "min") || ox.HasAttr(n, "max") {
-				return nil, fmt.Errorf("autodiff: %s: Clip node %q has attribute bounds (opset < 11)", m.Name(), n.GetName())
+				return nil, fmt.Errorf("autodiff: %s: Clip node %q has attribute bounds (opset < 11)", out.Name(), n.GetName())
 			}
 			g.Node = append(g.Node, n)
 			setAll(s)
@@ -231,7 +251,7 @@ func Rescale(m *ox.Model) (*Rescaled, error) {
 					continue
 				}
 				if s > 300 || s < -300 {
-					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, beyond float64; synflow rescaling supports piecewise-linear networks", m.Name(), n.GetName(), op, s)
+					return nil, fmt.Errorf("autodiff: %s: node %q (%s) needs its true input, about 10^%.0f, beyond float64; synflow rescaling supports piecewise-linear networks", out.Name(), n.GetName(), op, s)
 				}
 				if needs64 == "" {
 					needs64 = n.GetName()
@@ -294,9 +314,14 @@ func rowGain(w *onnx.TensorProto, l ox.Layer) (float64, error) {
 	for _, d := range dims[outAxis+1:] {
 		stride *= int(d)
 	}
-	sums := make([]float64, dims[outAxis])
-	for i, x := range v {
-		sums[(i/stride)%int(dims[outAxis])] += math.Abs(x)
+	rows := int(dims[outAxis])
+	sums := make([]float64, rows)
+	for i := 0; stride > 0 && i+stride <= len(v); i += stride { // element i..i+stride-1 of row (i/stride) mod rows
+		s, row := 0.0, (i/stride)%rows
+		for _, x := range v[i : i+stride] {
+			s += math.Abs(x)
+		}
+		sums[row] += s
 	}
 	gain := 0.0
 	for _, s := range sums {

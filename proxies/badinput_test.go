@@ -87,15 +87,33 @@ func TestBatchOfTheWrongShape(t *testing.T) {
 	}
 }
 
+// A NaN or an infinity anywhere in a weight, stored as raw data or as
+// float_data, is refused with the weight named; the largest finite float32
+// is not.
 func TestNaNWeights(t *testing.T) {
 	testort.Init(t)
-	m := zoo.TinyCNN(1, 10)
-	w := m.Graph().Initializer[0]
-	*w = *ox.Float32Tensor(w.GetName(), w.GetDims(), append([]float32{float32(math.NaN())}, make([]float32, 8*3*9-1)...))
 	batch := &data.Batch{Input: data.RandomNormal([]int64{2, 3, 8, 8}, 1)}
-	_, err := proxies.Score(m, proxies.Options{Batch: batch})
-	if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "conv1.weight") {
-		t.Fatalf("want an error naming the weight, got %v", err)
+	for _, c := range []struct {
+		v   float32
+		bad bool
+	}{{float32(math.NaN()), true}, {float32(math.Inf(1)), true}, {float32(math.Inf(-1)), true}, {math.MaxFloat32, false}} {
+		for _, raw := range []bool{true, false} {
+			m := zoo.TinyCNN(1, 10)
+			w := m.Graph().Initializer[0]
+			vals := make([]float32, 8*3*9)
+			vals[len(vals)/2] = c.v
+			*w = *ox.Float32Tensor(w.GetName(), w.GetDims(), vals)
+			if !raw {
+				w.FloatData, w.RawData = vals, nil
+			}
+			_, err := proxies.Score(m, proxies.Options{Batch: batch, Proxies: []string{"params"}})
+			if c.bad && (err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "conv1.weight")) {
+				t.Errorf("%v (raw data %v): want an error naming the weight, got %v", c.v, raw, err)
+			}
+			if !c.bad && err != nil {
+				t.Errorf("%v (raw data %v): %v", c.v, raw, err)
+			}
+		}
 	}
 }
 

@@ -14,6 +14,6 @@ var _ = register(Proxy{
 				t += v * v
 			}
 			return math.Sqrt(t)
-		}), nil
+		})
 	},
 })

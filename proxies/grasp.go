@@ -18,6 +18,6 @@ var _ = register(Proxy{
 				t += -w[j] * hg[j]
 			}
 			return t
-		}), nil
+		})
 	},
 })

@@ -7,9 +7,13 @@ var _ = register(Proxy{
 	Summary: "Σ_l ‖W_l‖₂",
 	Variant: Variant{Graph: GraphStatic},
 	Reduce: func(s *scorer, _ *signals) (*ProxyResult, error) {
+		weights, err := s.layerWeights()
+		if err != nil {
+			return nil, err
+		}
 		scores := make([]float64, len(s.layers))
 		for i, l := range s.layers {
-			for _, w := range s.weights[l.Param] {
+			for _, w := range weights[l.Param] {
 				scores[i] += w * w
 			}
 			scores[i] = math.Sqrt(scores[i])

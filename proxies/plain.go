@@ -12,6 +12,6 @@ var _ = register(Proxy{
 				t += w[i] * g[i]
 			}
 			return t
-		}), nil
+		})
 	},
 })

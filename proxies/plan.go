@@ -334,10 +334,14 @@ func (s *scorer) reduce(p *Proxy, sig *signals) (r *ProxyResult, err error) {
 }
 
 // perLayerOf builds a per-layer result with f(weight, gradient) of every layer.
-func (s *scorer) perLayerOf(grads map[string][]float64, f func(w, g []float64) float64) *ProxyResult {
+func (s *scorer) perLayerOf(grads map[string][]float64, f func(w, g []float64) float64) (*ProxyResult, error) {
+	weights, err := s.layerWeights()
+	if err != nil {
+		return nil, err
+	}
 	scores := make([]float64, len(s.layers))
 	for i, l := range s.layers {
-		scores[i] = f(s.weights[l.Param], grads[l.Param])
+		scores[i] = f(weights[l.Param], grads[l.Param])
 	}
-	return s.perLayer(scores)
+	return s.perLayer(scores), nil
 }

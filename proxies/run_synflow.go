@@ -40,18 +40,17 @@ func (s *scorer) runSynflow(v Variant) (*signals, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := autodiff.AbsParams(fwd)
-	if err != nil {
-		return nil, err
-	}
+	var m *ox.Model
 	var scale map[string]float64
 	inFloat32 := false
 	if bn == autodiff.BNRemove {
-		rs, err := autodiff.Rescale(m)
+		rs, err := autodiff.RescaleAbs(fwd)
 		if err != nil {
 			return nil, err
 		}
 		m, scale, inFloat32 = rs.Model, rs.Log10Scale, rs.NeedsFloat64 == ""
+	} else if m, err = autodiff.AbsParams(fwd); err != nil {
+		return nil, err
 	}
 	if inFloat32 {
 		r, err := s.synflowRun(m, bn, scale, false)

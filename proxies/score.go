@@ -2,6 +2,7 @@ package proxies
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -143,7 +144,7 @@ func Score(m *ox.Model, opts Options) (*Result, error) {
 		}
 	}
 	s.pickHead()
-	if s.weights, err = layerWeights(s.fwd, s.layers); err != nil {
+	if err := finiteWeights(s.fwd, s.layers); err != nil {
 		return nil, err
 	}
 	for _, j := range plan(requested) {
@@ -242,27 +243,58 @@ func (s *scorer) checkBatch(in ox.Input, shape []int64) error {
 	return nil
 }
 
-// layerWeights reads the weight of every layer as float64.
-func layerWeights(m *ox.Model, layers []ox.Layer) (map[string][]float64, error) {
-	names := make([]string, len(layers))
-	for i, l := range layers {
+// finiteWeights fails when a layer's weight holds NaN or an infinity. It
+// reads float32 raw data in place (synflow alone never needs the weights in
+// Go, and a float64 copy of every weight was 4% of its time).
+func finiteWeights(m *ox.Model, layers []ox.Layer) error {
+	want := map[string]bool{}
+	for _, l := range layers {
+		want[l.Param] = true
+	}
+	for _, t := range m.Graph().GetInitializer() {
+		if !want[t.GetName()] {
+			continue
+		}
+		finite := true
+		if raw := t.GetRawData(); t.GetDataType() == ox.Float && len(raw) == 4*ox.NumElements(t.GetDims()) {
+			for i := 0; i < len(raw) && finite; i += 4 {
+				finite = binary.LittleEndian.Uint32(raw[i:])&0x7f800000 != 0x7f800000 // exponent all ones: NaN or ±Inf
+			}
+		} else {
+			v, err := ox.TensorFloat64s(t)
+			if err != nil {
+				return err
+			}
+			for _, x := range v {
+				finite = finite && !math.IsNaN(x) && !math.IsInf(x, 0)
+			}
+		}
+		if !finite {
+			return fmt.Errorf("proxies: %s: weight %q holds NaN or infinite values; re-initialise or re-export the model", m.Name(), t.GetName())
+		}
+	}
+	return nil
+}
+
+// layerWeights returns the weight of every layer as float64, read from the
+// normalised model on first use.
+func (s *scorer) layerWeights() (map[string][]float64, error) {
+	if s.weights != nil {
+		return s.weights, nil
+	}
+	names := make([]string, len(s.layers))
+	for i, l := range s.layers {
 		names[i] = l.Param
 	}
-	vals, err := engine.ParamValues(m, names)
+	vals, err := engine.ParamValues(s.fwd, names)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]float64{}
+	s.weights = map[string][]float64{}
 	for name, t := range vals {
-		v := t.Float64s()
-		for _, x := range v {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, fmt.Errorf("proxies: %s: weight %q holds NaN or infinite values; re-initialise or re-export the model", m.Name(), name)
-			}
-		}
-		out[name] = v
+		s.weights[name] = t.Float64s()
 	}
-	return out, nil
+	return s.weights, nil
 }
 
 // perLayer builds a ProxyResult from one score per layer.

@@ -14,6 +14,6 @@ var _ = register(Proxy{
 				t += math.Abs(w[i] * g[i])
 			}
 			return t
-		}), nil
+		})
 	},
 })
