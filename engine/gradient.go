@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/zerocost/zerocost/autodiff"
@@ -277,7 +278,10 @@ func ParamValues(m *ox.Model, names []string) (map[string]*runtime.Tensor, error
 			if err != nil {
 				return nil, err
 			}
-			out[t.GetName()] = runtime.NewFloat32(append([]int64{}, t.GetDims()...), append([]float32{}, v...))
+			if t.GetRawData() == nil {
+				v = slices.Clone(v) // TensorFloat32s returns float_data itself
+			}
+			out[t.GetName()] = runtime.NewFloat32(append([]int64{}, t.GetDims()...), v)
 		}
 	}
 	for _, n := range names {
